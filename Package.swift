@@ -1,0 +1,49 @@
+// swift-tools-version:6.0
+// Wasla: one binary, no Swift package dependencies. Only the toolchain and system C libraries
+// reached through module maps (see DESIGN.md, "Fixed by the customer").
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Wasla",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "wasla", targets: ["App"]),
+    ],
+    targets: [
+        // C shims. CLinux is a real C target so `_GNU_SOURCE` stays inside its .c file.
+        .target(name: "CLinux", path: "Sources/CLinux"),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        // Swift modules, arrows as in DESIGN.md: Support <- HTTP, Store <- Actors <- App.
+        .target(name: "Support", path: "Sources/Support", swiftSettings: strict),
+        .target(name: "HTTP", dependencies: ["CLinux", "Support"], path: "Sources/HTTP", swiftSettings: strict),
+        .target(name: "Store", dependencies: ["CSQLite", "Support"], path: "Sources/Store", swiftSettings: strict),
+        .target(name: "Actors", dependencies: ["Store", "Support", "CCrypto", "CCurl"], path: "Sources/Actors",
+                swiftSettings: strict),
+        .executableTarget(name: "App", dependencies: ["HTTP", "Store", "Actors", "Support", "CLinux"],
+                          path: "Sources/App", swiftSettings: strict),
+
+        // Test support: a raw-socket HTTP client and loopback fakes, shared by every test target.
+        .target(name: "TestSupport", dependencies: ["CLinux", "HTTP", "Support"], path: "Tests/TestSupport",
+                swiftSettings: strict),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Support", "TestSupport"], path: "Tests/HTTPTests",
+                    swiftSettings: strict),
+        .testTarget(name: "AppTests", dependencies: ["App", "HTTP", "Store", "Actors", "Support", "TestSupport"],
+                    path: "Tests/AppTests", swiftSettings: strict),
+
+        // Benchmarks: built with -c release by `make bench`, never timed inside `swift test`.
+        .executableTarget(name: "LoadGen", dependencies: ["CLinux"], path: "Benchmarks/LoadGen",
+                          swiftSettings: strict),
+        .executableTarget(name: "ParserBench", dependencies: ["HTTP"], path: "Benchmarks/ParserBench",
+                          swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,45 @@
+#ifndef WASLA_CLINUX_H
+#define WASLA_CLINUX_H
+// Linux-only syscalls that `import Glibc` does not expose (epoll, eventfd, accept4).
+// `_GNU_SOURCE` is defined only in shim.c: defining it in a header Swift imports breaks clean builds.
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+/// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC (accepted sockets do not inherit O_NONBLOCK).
+int wasla_accept4(int fd, struct sockaddr *addr, socklen_t *len);
+int wasla_epoll_create(void);
+int wasla_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
+/// epoll_wait, writing (events, data) pairs into two parallel arrays so Swift never touches the packed struct.
+int wasla_epoll_wait(int epfd, uint32_t *events, uint64_t *data, int max, int timeout_ms);
+int wasla_eventfd(void);
+int wasla_eventfd_write(int fd);
+int wasla_eventfd_drain(int fd);
+/// sendmsg with MSG_NOSIGNAL over an iovec array (writev takes no flags).
+ssize_t wasla_sendmsg(int fd, struct iovec *iov, int iovcnt);
+/// send with MSG_NOSIGNAL.
+ssize_t wasla_send(int fd, const void *buf, size_t len);
+int wasla_socket_stream(int family);
+int wasla_set_int_option(int fd, int level, int name, int value);
+/// Raises RLIMIT_NOFILE soft to hard; returns the new soft limit or -1.
+long wasla_raise_nofile_limit(void);
+/// Current monotonic time in nanoseconds.
+uint64_t wasla_monotonic_ns(void);
+int wasla_errno(void);
+uint64_t wasla_thread_id(void);
+
+static const uint32_t WASLA_EPOLLIN = EPOLLIN;
+static const uint32_t WASLA_EPOLLOUT = EPOLLOUT;
+static const uint32_t WASLA_EPOLLRDHUP = EPOLLRDHUP;
+static const uint32_t WASLA_EPOLLET = EPOLLET;
+static const uint32_t WASLA_EPOLLERR = EPOLLERR;
+static const uint32_t WASLA_EPOLLHUP = EPOLLHUP;
+static const int WASLA_EPOLL_CTL_ADD = EPOLL_CTL_ADD;
+static const int WASLA_EPOLL_CTL_MOD = EPOLL_CTL_MOD;
+static const int WASLA_EPOLL_CTL_DEL = EPOLL_CTL_DEL;
+
+#endif
