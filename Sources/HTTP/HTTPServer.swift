@@ -76,6 +76,9 @@ public final class HTTPServer: Sendable {
         self.loops = loops
     }
 
+    /// Connection-level counters (also registered in the metrics registry given at init).
+    public var metrics: HTTPServerMetrics { context.metrics }
+
     /// The bound port (after `start()`).
     public var port: Int { state.withLock { $0.port } }
 
@@ -114,22 +117,30 @@ public final class HTTPServer: Sendable {
         guard !alreadyStopped, let task else { return }
         for loop in loops { loop.execute { loop.beginShutdown() } }
         let grace = context.configuration.shutdownGraceMillis
-        let finished = await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await task.value; return true }
-            group.addTask {
-                try? await Task.sleep(for: .milliseconds(grace))
-                return false
-            }
-            let first = await group.next() ?? true
-            group.cancelAll()
-            return first
-        }
+        let finished = await Self.finishes(task, withinMillis: grace)
         if !finished {
             logger.warn("shutdown grace period over; closing remaining connections", ["grace_ms": String(grace)])
             for loop in loops { loop.execute { loop.forceShutdown() } }
             await task.value
         }
         for loop in loops { loop.stopAndJoin() }
+    }
+
+    /// True if `task` finishes within the time limit. (A task group cannot do this: it would wait for the
+    /// child awaiting `task.value`, which cancellation does not end.)
+    static func finishes(_ task: Task<Void, Never>, withinMillis limit: UInt64) async -> Bool {
+        await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+            let once = ResumeOnce(c)
+            let timer = Task {
+                try? await Task.sleep(for: .milliseconds(limit))
+                once.resume(false)
+            }
+            Task {
+                await task.value
+                timer.cancel()
+                once.resume(true)
+            }
+        }
     }
 
     // MARK: Accepting
@@ -238,5 +249,16 @@ public final class HTTPServer: Sendable {
     static func ipOf(_ remote: String) -> String {
         guard let colon = remote.lastIndex(of: ":") else { return remote }
         return String(remote[remote.startIndex..<colon])
+    }
+}
+
+/// A continuation resumed by whichever of several racers comes first.
+final class ResumeOnce<T: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<T, Never>?>
+
+    init(_ c: CheckedContinuation<T, Never>) { continuation = Mutex(c) }
+
+    func resume(_ value: T) {
+        continuation.withLock { $0.take() }?.resume(returning: value)
     }
 }

@@ -1,0 +1,80 @@
+import HTTP
+import Support
+
+/// A user from `BASIC_AUTH_USERS` (`email:password:role`); the password may be a ready PHC hash string.
+struct BasicAuthUser: Sendable, Equatable {
+    let email: String
+    let password: String
+    let role: String
+}
+
+/// A rate limit: at most `max` requests per `windowSeconds`.
+struct RateLimitSetting: Sendable, Equatable {
+    var max: Int
+    var windowSeconds: Int
+}
+
+/// The effective configuration of one process. Built once at startup by `Config.load`; immutable after.
+struct Config: Sendable {
+    // Server
+    var host = "0.0.0.0"
+    var port = 8080
+    var dataDirectory = "./data"
+    var logLevel = LogLevel.info
+    var logFormat = LogFormat.json
+    var http = HTTPServerConfiguration()
+    /// Body limit of the webhook routes (Meta sends at most 3 MB).
+    var webhookMaxBodyBytes = 4 * 1024 * 1024
+    var shutdownGraceSeconds = 10
+
+    // WhatsApp / Meta
+    var whatsappAccessToken: String?
+    var whatsappAPIVersion = "v21.0"
+    var whatsappAppSecret: String?
+    var whatsappVerifyToken: String?
+    var whatsappGraphURL = "https://graph.facebook.com"
+
+    // Dashboard and auth
+    var sessionSecret: String?
+    var authPasswordSalt: String?
+    var basicAuthUsers: [BasicAuthUser] = []
+
+    // Queue
+    var queueSecret: String?
+    var webhookRateLimit = RateLimitSetting(max: 1200, windowSeconds: 60)
+    var queueRateLimit = RateLimitSetting(max: 30, windowSeconds: 60)
+
+    // Integrations (install-wide defaults)
+    var erpURL: String?
+    var erpKey: String?
+    var crmURL: String?
+    var crmKey: String?
+    var helpdeskURL: String?
+    var helpdeskKey: String?
+
+    // AI (any OpenAI-compatible chat-completions server)
+    var aiURL: String?
+    var aiKey: String?
+    var aiModel: String?
+
+    // Outbound guard
+    var outboundAllowlist: [String] = []
+
+    // Supabase (optional)
+    var supabaseURL: String?
+    var supabaseAnonKey: String?
+    var supabaseServiceRoleKey: String?
+
+    /// Which legacy names were used (canonical → legacy).
+    var aliasesUsed: [String: String] = [:]
+
+    /// The path of the SQLite database.
+    var databasePath: String { dataDirectory + "/wasla.sqlite" }
+
+    /// Every secret value, for redaction in logs.
+    var secrets: [String] {
+        [whatsappAccessToken, whatsappAppSecret, whatsappVerifyToken, sessionSecret, authPasswordSalt, queueSecret,
+         erpKey, crmKey, helpdeskKey, aiKey, supabaseAnonKey, supabaseServiceRoleKey].compactMap { $0 }
+            + basicAuthUsers.map(\.password)
+    }
+}

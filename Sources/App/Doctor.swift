@@ -1,0 +1,63 @@
+/// `wasla doctor`: the effective configuration with secrets masked, and what each feature lacks.
+enum Doctor {
+    static func report(_ c: Config) -> String {
+        var lines: [String] = ["Wasla \(WaslaVersion.current) — effective configuration", ""]
+        func row(_ name: String, _ value: String?) {
+            lines.append("  \(name.padding(32)) \(value ?? "(not set)")")
+        }
+        func secret(_ name: String, _ value: String?) { row(name, value.map(mask)) }
+        row("HOST", c.host)
+        row("PORT", String(c.port))
+        row("DATA_DIR", c.dataDirectory)
+        row("database", c.databasePath)
+        row("LOG_LEVEL", c.logLevel.name)
+        row("LOG_FORMAT", c.logFormat.rawValue)
+        row("HTTP_EVENT_LOOPS", String(c.http.loopCount))
+        row("WHATSAPP_GRAPH_URL", c.whatsappGraphURL)
+        row("WHATSAPP_API_VERSION", c.whatsappAPIVersion)
+        secret("WHATSAPP_ACCESS_TOKEN", c.whatsappAccessToken)
+        secret("WHATSAPP_APP_SECRET", c.whatsappAppSecret)
+        secret("WHATSAPP_WEBHOOK_VERIFY_TOKEN", c.whatsappVerifyToken)
+        secret("SESSION_SECRET", c.sessionSecret)
+        secret("AUTH_PASSWORD_SALT", c.authPasswordSalt)
+        row("BASIC_AUTH_USERS", c.basicAuthUsers.isEmpty ? nil
+            : c.basicAuthUsers.map { "\($0.email) (\($0.role))" }.joined(separator: ", "))
+        secret("QUEUE_SECRET", c.queueSecret)
+        row("WEBHOOK_RATE_LIMIT", "\(c.webhookRateLimit.max) per \(c.webhookRateLimit.windowSeconds)s")
+        row("QUEUE_RATE_LIMIT", "\(c.queueRateLimit.max) per \(c.queueRateLimit.windowSeconds)s")
+        row("ERP_API_URL", c.erpURL)
+        secret("ERP_API_KEY", c.erpKey)
+        row("CRM_API_URL", c.crmURL)
+        secret("CRM_API_KEY", c.crmKey)
+        row("HELPDESK_API_URL", c.helpdeskURL)
+        secret("HELPDESK_API_KEY", c.helpdeskKey)
+        row("AI_API_URL", c.aiURL)
+        secret("AI_API_KEY", c.aiKey)
+        row("AI_MODEL", c.aiModel)
+        row("OUTBOUND_ALLOWLIST", c.outboundAllowlist.isEmpty ? nil : c.outboundAllowlist.joined(separator: ", "))
+        row("SUPABASE_URL", c.supabaseURL)
+        secret("SUPABASE_SERVICE_ROLE_KEY", c.supabaseServiceRoleKey)
+        if !c.aliasesUsed.isEmpty {
+            lines.append("")
+            lines.append("Legacy names in use:")
+            for (canonical, legacy) in c.aliasesUsed.sorted(by: { $0.key < $1.key }) {
+                lines.append("  \(legacy) → \(canonical)")
+            }
+        }
+        lines.append("")
+        lines.append("Features:")
+        for f in c.features {
+            lines.append("  [\(f.enabled ? "on " : "off")] \(f.name): \(f.note)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Shows that a secret is set and how long it is, never any of its characters.
+    static func mask(_ secret: String) -> String { "set (\(secret.utf8.count) bytes, hidden)" }
+}
+
+extension String {
+    func padding(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}

@@ -1,0 +1,21 @@
+import HTTP
+import Support
+
+/// The one place where errors become HTTP responses. A 5xx body never carries SQL, paths or secrets:
+/// only the request id, which leads to the details in the log.
+enum ErrorMapping {
+    static func responder(logger: Logger) -> Router.ErrorMapper {
+        return { error, request in
+            switch error {
+            case let e as ConfigError:
+                logger.error("feature not configured", ["request_id": request.requestID, "detail": e.description])
+                return .jsonError(.serviceUnavailable, code: "not_configured",
+                                  message: "this feature is not configured on the server", requestID: request.requestID)
+            default:
+                logger.error("unhandled error", ["request_id": request.requestID, "error": String(describing: error)])
+                return .jsonError(.internalServerError, code: "internal_error",
+                                  message: "internal error; see the server log", requestID: request.requestID)
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+import Support
+
+/// Entry point of the `wasla` executable.
+@main
+enum WaslaMain {
+    /// Exit status for a configuration error (sysexits.h EX_CONFIG).
+    static let configExitCode: Int32 = 78
+
+    static func main() async {
+        Signals.ignoreSIGPIPE()
+        let args = Array(CommandLine.arguments.dropFirst())
+        let command: Command
+        switch Command.parse(args) {
+        case .success(let c): command = c
+        case .failure(let e):
+            printError("wasla: \(e.message)\n\n\(Command.usage)")
+            exit(64)
+        }
+        switch command {
+        case .help:
+            print(Command.usage)
+        case .version:
+            print("wasla \(WaslaVersion.current)")
+        case .doctor:
+            let config = loadConfigOrExit()
+            print(Doctor.report(config))
+        case .serve:
+            await serve(loadConfigOrExit())
+        }
+    }
+
+    static func loadConfigOrExit() -> Config {
+        do {
+            let env = try Environment.load()
+            return try Config.load(from: env)
+        } catch let e as ConfigErrors {
+            printError("wasla: invalid configuration:\n\(e.description)")
+            exit(configExitCode)
+        } catch {
+            printError("wasla: invalid configuration: \(error)")
+            exit(configExitCode)
+        }
+    }
+
+    static func serve(_ config: Config) async {
+        let limit = wasla_raise_nofile_limit()
+        let sink = LogSink(level: config.logLevel, format: config.logFormat)
+        let logger = Logger(label: "wasla", sink: sink)
+        if limit > 0 && limit < config.http.maxConnections + 256 {
+            logger.warn("file descriptor limit is below HTTP_MAX_CONNECTIONS + reserve",
+                        ["nofile": String(limit), "max_connections": String(config.http.maxConnections)])
+        }
+        for feature in config.features where !feature.enabled && feature.note.contains("is not set:") {
+            logger.warn(feature.note, ["feature": feature.name])
+        }
+        let app: Application
+        do {
+            app = try Application(config: config, logSink: sink)
+            try app.start()
+        } catch let e as ConfigError {
+            printError("wasla: \(e)")
+            exit(configExitCode)
+        } catch {
+            printError("wasla: cannot start: \(error)")
+            exit(1)
+        }
+        let signal = await Signals.waitForTermination()
+        logger.info("signal received", ["signal": signal])
+        await app.stop()
+    }
+
+    static func printError(_ s: String) {
+        let bytes = Array((s + "\n").utf8)
+        _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    }
+}
