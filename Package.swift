@@ -16,11 +16,11 @@ let package = Package(
     targets: [
         // C shims. CLinux is a real C target so `_GNU_SOURCE` stays inside its .c file.
         .target(name: "CLinux", path: "Sources/CLinux"),
-        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite",
                        providers: [.apt(["libsqlite3-dev"])]),
-        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", pkgConfig: "libcrypto",
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto",
                        providers: [.apt(["libssl-dev"])]),
-        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Swift modules, arrows as in DESIGN.md: Support <- HTTP, Store <- Actors <- App.

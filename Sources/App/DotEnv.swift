@@ -11,7 +11,8 @@ enum DotEnv {
     static func parse(_ text: String) throws(ParseError) -> [String: String] {
         var out: [String: String] = [:]
         var number = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is one Character in Swift: split on both forms so CRLF files work.
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             number += 1
             var line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
             line = line.trimmingSpaces()

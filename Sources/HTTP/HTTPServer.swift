@@ -132,13 +132,17 @@ public final class HTTPServer: Sendable {
         await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
             let once = ResumeOnce(c)
             let timer = Task {
-                try? await Task.sleep(for: .milliseconds(limit))
+                do {
+                    try await Task.sleep(for: .milliseconds(limit))
+                } catch {
+                    return  // cancelled: the task finished first
+                }
                 once.resume(false)
             }
             Task {
                 await task.value
-                timer.cancel()
                 once.resume(true)
+                timer.cancel()
             }
         }
     }

@@ -1,0 +1,36 @@
+# Wasla: the two commands a newcomer needs are `make run` and `make test`.
+SWIFT ?= swift
+APT_PACKAGES := libsqlite3-dev libssl-dev libcurl4-openssl-dev
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: deps build run test bench clean
+
+# Installs the Debian packages whose headers are missing (and nothing when all are present).
+deps:
+	@missing=""; \
+	[ -f /usr/include/sqlite3.h ] || missing="$$missing libsqlite3-dev"; \
+	[ -f /usr/include/openssl/evp.h ] || missing="$$missing libssl-dev"; \
+	ls /usr/include/curl/curl.h /usr/include/*/curl/curl.h >/dev/null 2>&1 || missing="$$missing libcurl4-openssl-dev"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release --product wasla
+
+# Starts the server on the embedded default: SQLite under ./data, port 8080 (PORT and .env override).
+run: build
+	@mkdir -p data
+	./.build/release/wasla serve
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+bench: deps
+	@command -v nginx >/dev/null 2>&1 || { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y nginx-light; }
+	./Benchmarks/run.sh
+
+clean:
+	rm -rf .build

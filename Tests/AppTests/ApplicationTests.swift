@@ -1,0 +1,71 @@
+@testable import App
+import Foundation
+import Support
+import TestSupport
+import XCTest
+
+/// The whole application on a real socket, in a temporary data directory.
+final class ApplicationTests: XCTestCase {
+    func startApp(_ extra: [String: String] = [:]) throws -> (Application, TemporaryDirectory, LogSink) {
+        let dir = try TemporaryDirectory()
+        var values = ["HOST": "127.0.0.1", "PORT": "0", "DATA_DIR": dir.path + "/data", "HTTP_EVENT_LOOPS": "2"]
+        for (k, v) in extra { values[k] = v }
+        let config = try Config.load(from: Environment(values: values))
+        let sink = LogSink(level: .debug, format: .json, fd: -1, capture: true)
+        let app = try Application(config: config, logSink: sink)
+        try app.start()
+        return (app, dir, sink)
+    }
+
+    func testHealthzReadyzAndMetrics() async throws {
+        let (app, dir, _) = try startApp()
+        let c = try RawClient(port: app.server.port)
+        let health = try c.exchange("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(health.status, 200)
+        XCTAssertEqual(health.text, "ok")
+        XCTAssertNotNil(health.header("x-request-id"))
+        XCTAssertEqual(try c.exchange("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n").status, 200)
+        let metrics = try c.exchange("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(metrics.status, 200)
+        XCTAssertTrue(metrics.header("content-type")?.hasPrefix("text/plain; version=0.0.4") ?? false)
+        XCTAssertTrue(metrics.text.contains("wasla_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} 1"))
+        XCTAssertTrue(metrics.text.contains("wasla_http_connections_open 1"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.path + "/data/media"))
+        await app.stop()
+    }
+
+    func testReadyzTurns503WhenDataDirectoryCannotBeWritten() async throws {
+        let (app, dir, _) = try startApp()
+        let c = try RawClient(port: app.server.port)
+        XCTAssertEqual(try c.exchange("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n").status, 200)
+        try FileManager.default.removeItem(atPath: dir.path + "/data")
+        let r = try c.exchange("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(r.status, 503)
+        XCTAssertFalse(r.text.contains(dir.path), "the body never carries paths")
+        XCTAssertEqual(try c.exchange("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").status, 200)
+        await app.stop()
+    }
+
+    func testAccessLogCarriesRequestIDButNoQueryOrSecrets() async throws {
+        let (app, _, sink) = try startApp(["WHATSAPP_APP_SECRET": "canary-app-secret-123"])
+        let c = try RawClient(port: app.server.port)
+        _ = try c.exchange("GET /healthz?hub.verify_token=canary-token-456 HTTP/1.1\r\nHost: x\r\nX-Request-Id: req-77\r\nAuthorization: Bearer canary-bearer-789\r\n\r\n")
+        app.logger.info("echo canary-app-secret-123")
+        await app.stop()
+        let log = sink.capturedLines.joined(separator: "\n")
+        XCTAssertTrue(log.contains("\"request_id\":\"req-77\""))
+        XCTAssertFalse(log.contains("canary-token-456"))
+        XCTAssertFalse(log.contains("canary-bearer-789"))
+        XCTAssertFalse(log.contains("canary-app-secret-123"), "registered secrets are redacted")
+        XCTAssertTrue(log.contains("[REDACTED]"))
+    }
+
+    func testDataDirectoryThatIsAFileStopsStartupNamingTheVariable() throws {
+        let dir = try TemporaryDirectory()
+        XCTAssertTrue(FileManager.default.createFile(atPath: dir.path + "/file", contents: Data()))
+        let config = try Config.load(from: Environment(values: ["DATA_DIR": dir.path + "/file", "PORT": "0"]))
+        XCTAssertThrowsError(try Application(config: config, logSink: LogSink(level: .error, format: .json, fd: -1))) {
+            XCTAssertEqual(($0 as? ConfigError)?.variable, "DATA_DIR")
+        }
+    }
+}

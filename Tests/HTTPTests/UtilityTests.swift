@@ -1,0 +1,158 @@
+@testable import HTTP
+import Support
+import XCTest
+
+final class RouterMatchTests: XCTestCase {
+    func router() -> Router {
+        var b = RouterBuilder()
+        b.get("/media/:id") { _ in .text("m") }
+        b.get("/static/*path") { _ in .text("s") }
+        b.post("/api/webhook", maxBodyBytes: 4 << 20) { _ in .text("w") }
+        return b.build()
+    }
+
+    func testParametersAreDecodedSegments() {
+        guard case .found(_, let p) = router().match(.GET, "/media/a%20b") else { return XCTFail("no match") }
+        XCTAssertEqual(p["id"], "a b")
+        guard case .found(_, let rest) = router().match(.GET, "/static/css/app.css") else { return XCTFail("no match") }
+        XCTAssertEqual(rest["path"], "css/app.css")
+    }
+
+    func testEncodedSlashStaysInsideOneSegment() {
+        guard case .found(_, let p) = router().match(.GET, "/media/..%2Fetc") else { return XCTFail("no match") }
+        XCTAssertEqual(p["id"], "../etc", "a parameter is a value, never joined to a disk path by the router")
+        if case .found = router().match(.GET, "/media/a/b") { XCTFail("two segments must not match one parameter") }
+    }
+
+    func testPerRouteBodyLimitAndHeadFallback() {
+        let r = router()
+        var p = HTTPRequestParser()
+        p.append(Array("POST /api/webhook HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx".utf8))
+        guard case .head(let head) = p.next() else { return XCTFail() }
+        guard case .accept(let limit) = r.prepare(head) else { return XCTFail() }
+        XCTAssertEqual(limit, 4 << 20)
+        if case .found = r.match(.HEAD, "/media/1") {} else { XCTFail("HEAD must fall back to GET") }
+        guard case .methodNotAllowed(let allowed) = r.match(.DELETE, "/media/1") else { return XCTFail() }
+        XCTAssertEqual(allowed, [.GET, .HEAD])
+    }
+
+    func testInvalidUTF8OrNULInPathIsBadPath() {
+        if case .badPath = router().match(.GET, "/media/%FF") {} else { XCTFail("invalid UTF-8") }
+        if case .badPath = router().match(.GET, "/media/%00") {} else { XCTFail("NUL") }
+    }
+}
+
+final class CookieAndFormTests: XCTestCase {
+    func testSetCookieHasEveryAttribute() {
+        let c = SetCookie(name: "__Host-wasla_session", value: "abc", maxAge: 3600)
+        XCTAssertEqual(c.headerValue, "__Host-wasla_session=abc; Path=/; Max-Age=3600; Secure; HttpOnly; SameSite=Lax")
+        let expired = SetCookie(name: "s", value: "", maxAge: 0)
+        XCTAssertTrue(expired.headerValue.contains("Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"))
+    }
+
+    func testSetCookieCannotInjectAttributes() {
+        let c = SetCookie(name: "a;b", value: "x; Domain=evil.com\r\nX: y", path: "/;Domain=evil")
+        XCTAssertFalse(c.headerValue.contains("; Domain=evil.com"), "no attribute can be injected")
+        XCTAssertFalse(c.headerValue.contains("\r"))
+        XCTAssertFalse(c.headerValue.contains("; Domain"))
+    }
+
+    func testCookieHeaderParsing() {
+        let pairs = Cookies.parse("a=1; b=\"two\";c=; bad name=x;=novalue; d=x=y")
+        XCTAssertEqual(pairs.map(\.0), ["a", "b", "c", "d"])
+        XCTAssertEqual(pairs.map(\.1), ["1", "two", "", "x=y"])
+    }
+
+    func testFormDecoding() {
+        let items = FormURLEncoded.parse("a=1&b=x+y%20z&c&%E2%9C%93=ok&bad=%ZZ&inv=%FF")
+        XCTAssertEqual(items.map(\.0), ["a", "b", "c", "✓", "bad"])
+        XCTAssertEqual(items.map(\.1), ["1", "x y z", "", "ok", "%ZZ"])
+        XCTAssertEqual(FormURLEncoded.encode("a b&c/✓"), "a%20b%26c%2F%E2%9C%93")
+    }
+}
+
+final class ResponseEncodingTests: XCTestCase {
+    func testHeaderValuesCannotSplitTheResponse() {
+        var enc = ResponseEncoder()
+        var r = HTTPResponse.text("x")
+        r.setHeader("X-Evil", "a\r\nSet-Cookie: pwned=1")
+        r.setHeader("Bad Name", "v")
+        r.setHeader("Content-Length", "999")
+        var out: [UInt8] = []
+        enc.encodeHead(r, bodyLength: 1, keepAlive: true, version: .http11, into: &out)
+        let text = String(decoding: out, as: UTF8.self)
+        XCTAssertFalse(text.contains("\r\nSet-Cookie"))
+        XCTAssertFalse(text.contains("Bad Name"))
+        XCTAssertTrue(text.contains("Content-Length: 1\r\n"))
+        XCTAssertFalse(text.contains("999"))
+    }
+
+    func testHTTPDate() {
+        XCTAssertEqual(ResponseEncoder.httpDate(unixSeconds: 784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT")
+    }
+}
+
+final class SupportTests: XCTestCase {
+    func testJSONRoundTripAndEscapes() throws {
+        let v = try JSONValue.parse(#"{"a":[1,2.5,-3e2,true,null],"s":"Caf\u00e9 \ud83d\ude00 \"q\" \\ \/","o":{}}"#)
+        XCTAssertEqual(v["s"]?.stringValue, "Café 😀 \"q\" \\ /")
+        XCTAssertEqual(v["a"]?.arrayValue?.count, 5)
+        XCTAssertEqual(v["a"]?.arrayValue?[2].doubleValue, -300)
+        let again = try JSONValue.parse(v.encoded)
+        XCTAssertEqual(again, v)
+    }
+
+    func testJSONRejections() {
+        for bad in ["", "{", "[1,]", "{\"a\":1,}", "01", "1.", "\"\\ud83d\"", "\"a\u{1}\"", "[1] x", "nul", "\"\\x\""] {
+            XCTAssertThrowsError(try JSONValue.parse(bad), bad)
+        }
+        let deep = String(repeating: "[", count: 200) + String(repeating: "]", count: 200)
+        XCTAssertThrowsError(try JSONValue.parse(deep), "nesting is bounded")
+    }
+
+    func testJSONWriterEscapesControlCharacters() {
+        var w = JSONWriter()
+        w.beginObject(); w.key("k\n"); w.string("a\u{1}\"b"); w.key("n"); w.int(3); w.endObject()
+        XCTAssertEqual(w.string, #"{"k\n":"a\u0001\"b","n":3}"#)
+    }
+
+    func testTextLogEscapesNewlinesAndRedactsSecrets() {
+        let sink = LogSink(level: .info, format: .text, fd: -1, capture: true)
+        sink.addSecrets(["topsecretvalue"])
+        let log = Logger(label: "t", sink: sink)
+        log.info("line1\nFAKE ENTRY", ["token": "xx topsecretvalue yy"])
+        log.debug("not written")
+        XCTAssertEqual(sink.capturedLines.count, 1)
+        XCTAssertFalse(sink.capturedLines[0].contains("\n"))
+        XCTAssertTrue(sink.capturedLines[0].contains("line1\\nFAKE ENTRY"))
+        XCTAssertFalse(sink.capturedLines[0].contains("topsecretvalue"))
+    }
+
+    func testJSONLogLineParses() throws {
+        let sink = LogSink(level: .debug, format: .json, fd: -1, capture: true)
+        Logger(label: "t", sink: sink).warn("hello \"x\"", ["request_id": "r1"])
+        let v = try JSONValue.parse(sink.capturedLines[0])
+        XCTAssertEqual(v["level"]?.stringValue, "warn")
+        XCTAssertEqual(v["msg"]?.stringValue, "hello \"x\"")
+        XCTAssertEqual(v["request_id"]?.stringValue, "r1")
+    }
+
+    func testPrometheusRendering() {
+        let reg = MetricsRegistry()
+        let c = reg.register(LabeledCounter("x_total", help: "h", labels: ["route"]))
+        c.increment(["/a\"b"])
+        let h = reg.register(Histogram("lat_seconds", help: "h", bounds: [0.1, 1]))
+        h.observe(0.05); h.observe(0.5); h.observe(5)
+        let text = reg.render()
+        XCTAssertTrue(text.contains("x_total{route=\"/a\\\"b\"} 1"))
+        XCTAssertTrue(text.contains("lat_seconds_bucket{le=\"0.1\"} 1"))
+        XCTAssertTrue(text.contains("lat_seconds_bucket{le=\"1.0\"} 2"))
+        XCTAssertTrue(text.contains("lat_seconds_bucket{le=\"+Inf\"} 3"))
+        XCTAssertTrue(text.contains("lat_seconds_count 3"))
+    }
+
+    func testISO8601() {
+        XCTAssertEqual(ISO8601.format(unixMillis: 1_700_000_000_123), "2023-11-14T22:13:20.123Z")
+        XCTAssertEqual(ISO8601.format(unixMillis: 0), "1970-01-01T00:00:00.000Z")
+    }
+}
