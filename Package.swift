@@ -37,11 +37,15 @@ let package = Package(
                 swiftSettings: strict),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Support", "TestSupport"], path: "Tests/HTTPTests",
                     swiftSettings: strict),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Support", "TestSupport"], path: "Tests/StoreTests",
+                    swiftSettings: strict),
         .testTarget(name: "AppTests", dependencies: ["App", "HTTP", "Store", "Actors", "Support", "TestSupport"],
                     path: "Tests/AppTests", swiftSettings: strict),
 
         // Benchmarks: built with -c release by `make bench`, never timed inside `swift test`.
         .executableTarget(name: "LoadGen", dependencies: ["CLinux"], path: "Benchmarks/LoadGen",
+                          swiftSettings: strict),
+        .executableTarget(name: "StoreBench", dependencies: ["Store", "Support", "CSQLite"], path: "Benchmarks/StoreBench",
                           swiftSettings: strict),
         .executableTarget(name: "ParserBench", dependencies: ["HTTP"], path: "Benchmarks/ParserBench",
                           swiftSettings: strict),

@@ -1,0 +1,199 @@
+import CSQLite
+
+/// One SQLite connection with its prepared-statement cache. Not `Sendable`: it is owned by exactly one
+/// executor (the writer's or a reader's) and used only there.
+public final class SQLiteConnection {
+    public enum Mode: Sendable {
+        case readWrite
+        case readOnly
+    }
+
+    public let path: String
+    private(set) var db: OpaquePointer?
+    private var cache: [String: OpaquePointer] = [:]
+    /// Statements prepared (not found in the cache) since open: tests prove the cache works with it.
+    public private(set) var preparedCount = 0
+
+    public init(path: String, mode: Mode, busyTimeoutMillis: Int32 = 5000) throws(StoreError) {
+        self.path = path
+        var handle: OpaquePointer?
+        // NOMUTEX: each connection is confined to one executor, SQLite need not lock it (swift-server-notes §6).
+        let flags = (mode == .readWrite ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY)
+            | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &handle, flags, nil)
+        guard rc == SQLITE_OK else {
+            let error = StoreError.from(handle, code: rc, sql: nil)
+            sqlite3_close_v2(handle)
+            throw StoreError(kind: error.kind, code: error.code, extendedCode: error.extendedCode,
+                             message: "cannot open \(path): \(error.message)")
+        }
+        db = handle
+        sqlite3_extended_result_codes(handle, 1)
+        sqlite3_busy_timeout(handle, busyTimeoutMillis)
+        // Off by default and per connection in SQLite: every connection of Wasla enforces foreign keys.
+        sqlite3_exec(handle, "PRAGMA foreign_keys = ON", nil, nil, nil)
+    }
+
+    deinit {
+        // close() is the one close path; this only guards against a leak if an owner forgot it.
+        if db != nil { close() }
+    }
+
+    /// Finalizes every cached statement, then closes the connection.
+    public func close() {
+        for (_, stmt) in cache { sqlite3_finalize(stmt) }
+        cache.removeAll()
+        if let db { sqlite3_close_v2(db) }
+        db = nil
+    }
+
+    /// Runs one or more statements without parameters (pragmas, migrations, BEGIN/COMMIT).
+    public func execute(_ sql: String) throws(StoreError) {
+        var errmsg: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(db, sql, nil, nil, &errmsg)
+        if let errmsg { sqlite3_free(errmsg) }
+        guard rc == SQLITE_OK else { throw StoreError.from(db, code: rc, sql: sql) }
+    }
+
+    /// Runs a statement with bound parameters; returns the number of rows changed.
+    @discardableResult
+    public func run(_ sql: String, _ arguments: [any SQLBindable] = []) throws(StoreError) -> Int {
+        let stmt = try prepared(sql)
+        defer { reset(stmt) }
+        try bind(stmt, arguments, sql: sql)
+        let rc = sqlite3_step(stmt)
+        guard rc == SQLITE_DONE || rc == SQLITE_ROW else { throw failed(stmt, rc, sql) }
+        return Int(sqlite3_changes(db))
+    }
+
+    /// Runs a query and maps each row.
+    public func query<T>(_ sql: String, _ arguments: [any SQLBindable] = [],
+                         _ map: (Row) throws(StoreError) -> T) throws(StoreError) -> [T] {
+        let stmt = try prepared(sql)
+        defer { reset(stmt) }
+        try bind(stmt, arguments, sql: sql)
+        var out: [T] = []
+        while true {
+            let rc = sqlite3_step(stmt)
+            if rc == SQLITE_DONE { break }
+            guard rc == SQLITE_ROW else { throw failed(stmt, rc, sql) }
+            out.append(try map(Row(stmt: stmt)))
+        }
+        return out
+    }
+
+    /// The first row, or nil.
+    public func queryOne<T>(_ sql: String, _ arguments: [any SQLBindable] = [],
+                            _ map: (Row) throws(StoreError) -> T) throws(StoreError) -> T? {
+        let stmt = try prepared(sql)
+        defer { reset(stmt) }
+        try bind(stmt, arguments, sql: sql)
+        let rc = sqlite3_step(stmt)
+        if rc == SQLITE_DONE { return nil }
+        guard rc == SQLITE_ROW else { throw failed(stmt, rc, sql) }
+        return try map(Row(stmt: stmt))
+    }
+
+    /// A single integer (a count, a pragma value).
+    public func scalarInt(_ sql: String, _ arguments: [any SQLBindable] = []) throws(StoreError) -> Int64? {
+        try queryOne(sql, arguments) { row in row.int(0) } ?? nil
+    }
+
+    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(db) }
+
+    /// Runs `body` in `SAVEPOINT`; on error rolls back to it and rethrows, so the enclosing transaction survives.
+    public func savepoint<T>(_ body: () throws -> T) throws -> T {
+        try execute("SAVEPOINT w")
+        do {
+            let value = try body()
+            try execute("RELEASE w")
+            return value
+        } catch {
+            try? execute("ROLLBACK TO w")
+            try? execute("RELEASE w")
+            throw error
+        }
+    }
+
+    // MARK: Statements
+
+    private func prepared(_ sql: String) throws(StoreError) -> OpaquePointer {
+        if let stmt = cache[sql] { return stmt }
+        var stmt: OpaquePointer?
+        let rc = sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, nil)
+        guard rc == SQLITE_OK, let stmt else { throw StoreError.from(db, code: rc, sql: sql) }
+        cache[sql] = stmt
+        preparedCount += 1
+        return stmt
+    }
+
+    private func reset(_ stmt: OpaquePointer) {
+        sqlite3_reset(stmt)
+        sqlite3_clear_bindings(stmt)
+    }
+
+    /// Reads the error, then evicts the statement (it is finalized; the next use prepares it again).
+    private func failed(_ stmt: OpaquePointer, _ rc: Int32, _ sql: String) -> StoreError {
+        let error = StoreError.from(db, code: rc, sql: sql)
+        if error.kind != .conflict && error.kind != .other {
+            cache[sql] = nil
+            sqlite3_finalize(stmt)
+        }
+        return error
+    }
+
+    private func bind(_ stmt: OpaquePointer, _ arguments: [any SQLBindable], sql: String) throws(StoreError) {
+        for (i, argument) in arguments.enumerated() {
+            let index = Int32(i + 1)
+            let rc: Int32
+            switch argument.sqlValue {
+            case .null: rc = sqlite3_bind_null(stmt, index)
+            case .integer(let v): rc = sqlite3_bind_int64(stmt, index, v)
+            case .real(let v): rc = sqlite3_bind_double(stmt, index, v)
+            case .text(let s):
+                var s = s
+                rc = s.withUTF8 { buf -> Int32 in
+                    guard let base = buf.baseAddress, buf.count > 0 else {
+                        return sqlite3_bind_text(stmt, index, "", 0, SQLITE_TRANSIENT)
+                    }
+                    return UnsafeRawPointer(base).withMemoryRebound(to: CChar.self, capacity: buf.count) {
+                        sqlite3_bind_text(stmt, index, $0, Int32(buf.count), SQLITE_TRANSIENT)
+                    }
+                }
+            case .blob(let bytes):
+                rc = bytes.withUnsafeBytes { buf in
+                    sqlite3_bind_blob(stmt, index, buf.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(buf.count),
+                                      SQLITE_TRANSIENT)
+                }
+            }
+            guard rc == SQLITE_OK else { throw StoreError.from(db, code: rc, sql: sql) }
+        }
+    }
+}
+
+/// A result row, valid only inside the mapping closure.
+public struct Row {
+    let stmt: OpaquePointer
+
+    public func isNull(_ i: Int32) -> Bool { sqlite3_column_type(stmt, i) == SQLITE_NULL }
+
+    public func int(_ i: Int32) -> Int64? { isNull(i) ? nil : sqlite3_column_int64(stmt, i) }
+
+    public func double(_ i: Int32) -> Double? { isNull(i) ? nil : sqlite3_column_double(stmt, i) }
+
+    public func bool(_ i: Int32) -> Bool { sqlite3_column_int64(stmt, i) != 0 }
+
+    /// Text read by byte length (never `String(cString:)`, which stops at NUL).
+    public func string(_ i: Int32) -> String? {
+        guard !isNull(i), let p = sqlite3_column_text(stmt, i) else { return nil }
+        let n = Int(sqlite3_column_bytes(stmt, i))
+        return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
+    }
+
+    public func blob(_ i: Int32) -> [UInt8]? {
+        guard !isNull(i) else { return nil }
+        let n = Int(sqlite3_column_bytes(stmt, i))
+        guard n > 0, let p = sqlite3_column_blob(stmt, i) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: p, count: n))
+    }
+}

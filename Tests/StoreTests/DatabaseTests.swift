@@ -1,0 +1,153 @@
+@testable import Store
+import Support
+import TestSupport
+import XCTest
+
+final class DatabaseTests: StoreTestCase {
+    func testOpensInWALWithPragmas() async throws {
+        let db = try await openDatabase()
+        let mode = try await db.writer.withConnection { try $0.queryOne("PRAGMA journal_mode") { $0.string(0) } ?? nil }
+        XCTAssertEqual(mode, "wal")
+        let sync = try await db.writer.withConnection { try $0.scalarInt("PRAGMA synchronous") }
+        XCTAssertEqual(sync, 2, "FULL on the writer")
+        let fk = try await db.read { try $0.scalarInt("PRAGMA foreign_keys") }
+        XCTAssertEqual(fk, 1)
+        let queryOnly = try await db.read { try $0.scalarInt("PRAGMA query_only") }
+        XCTAssertEqual(queryOnly, 1, "readers cannot write")
+        await db.close()
+    }
+
+    func testReaderSeesAWriteAsSoonAsItsAwaitReturns() async throws {
+        let db = try await openDatabase()
+        for i in 0..<50 {
+            try await db.write { try insertEvent($0, hash: "h\(i)") }
+            let n = try await db.read { try $0.scalarInt("SELECT count(*) FROM webhook_events") }
+            XCTAssertEqual(n, Int64(i + 1))
+        }
+        await db.close()
+    }
+
+    func testGroupCommitManyConcurrentWritersAllLandInFewerTransactions() async throws {
+        let db = try await openDatabase()
+        let writers = 500
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for i in 0..<writers {
+                group.addTask { try await db.write { try insertEvent($0, hash: "event-\(i)") } }
+            }
+            var inserted = 0
+            for try await n in group { inserted += n }
+            XCTAssertEqual(inserted, writers, "every caller resumed with its own result")
+        }
+        let count = try await db.read { try $0.scalarInt("SELECT count(*) FROM webhook_events") }
+        XCTAssertEqual(count, Int64(writers))
+        let stats = await db.writer.stats
+        XCTAssertEqual(stats.writes, UInt64(writers))
+        XCTAssertLessThan(stats.transactions, UInt64(writers), "concurrent writes share transactions")
+        XCTAssertGreaterThan(stats.largestBatch, 1)
+        await db.close()
+    }
+
+    func testOneFailingWriteDoesNotFailItsBatch() async throws {
+        let db = try await openDatabase()
+        try await db.write { try insertEvent($0, hash: "taken") }
+        let results = await withTaskGroup(of: (Int, Bool).self) { group in
+            for i in 0..<100 {
+                group.addTask {
+                    do {
+                        try await db.write { conn in
+                            try insertEvent(conn, hash: "ok-\(i)")
+                            if i % 10 == 0 {
+                                // A plain INSERT of a duplicate key fails this write only.
+                                try conn.run("INSERT INTO wasla_meta (key, value, updated_at) VALUES ('dup', 'x', 0)")
+                                try conn.run("INSERT INTO wasla_meta (key, value, updated_at) VALUES ('dup', 'y', 0)")
+                            }
+                        }
+                        return (i, true)
+                    } catch {
+                        return (i, false)
+                    }
+                }
+            }
+            var out: [(Int, Bool)] = []
+            for await r in group { out.append(r) }
+            return out
+        }
+        for (i, ok) in results { XCTAssertEqual(ok, i % 10 != 0, "write \(i)") }
+        let count = try await db.read { try $0.scalarInt("SELECT count(*) FROM webhook_events") }
+        XCTAssertEqual(count, 1 + 90, "failed writes rolled back to their savepoint; the others committed")
+        let meta = try await db.read { try $0.scalarInt("SELECT count(*) FROM wasla_meta") }
+        XCTAssertEqual(meta, 0, "nothing of a failed write remains")
+        await db.close()
+    }
+
+    func testFailedCommitFailsEveryCallerOfTheBatchAndWritesNothing() async throws {
+        let db = try await openDatabase { $0.maxBatch = 1000 }
+        let results = await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<20 {
+                group.addTask {
+                    do {
+                        try await db.write { conn in
+                            try insertEvent(conn, hash: "batch-\(i)")
+                            if i == 7 {
+                                // A deferred foreign-key violation passes the savepoint and fails at COMMIT.
+                                try conn.execute("PRAGMA defer_foreign_keys = ON")
+                                try conn.run("INSERT INTO workflows (id, project_id, name, created_at, updated_at) VALUES ('w', 'missing', 'x', 0, 0)")
+                            }
+                        }
+                        return true
+                    } catch {
+                        return false
+                    }
+                }
+            }
+            var out: [Bool] = []
+            for await r in group { out.append(r) }
+            return out
+        }
+        let failed = results.filter { !$0 }.count
+        XCTAssertGreaterThan(failed, 0)
+        let stats = await db.writer.stats
+        XCTAssertGreaterThan(stats.failedCommits, 0)
+        let count = try await db.read { try $0.scalarInt("SELECT count(*) FROM webhook_events") }
+        XCTAssertEqual(count, Int64(20 - failed), "exactly the acknowledged writes are stored")
+        await db.close()
+    }
+
+    func testStatementsArePreparedOnce() async throws {
+        let db = try await openDatabase()
+        try await db.write { try insertEvent($0, hash: "first") }
+        let afterOne = try await db.writer.withConnection { $0.preparedCount }
+        for i in 0..<20 { try await db.write { try insertEvent($0, hash: "p\(i)") } }
+        let afterMany = try await db.writer.withConnection { $0.preparedCount }
+        XCTAssertEqual(afterMany, afterOne, "the insert is prepared once, not per call")
+        await db.close()
+    }
+
+    func testCorruptFileNamesThePath() async throws {
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(repeating: 0x41, count: 8192)))
+        do {
+            _ = try await openDatabase()
+            XCTFail("a corrupt file must be refused")
+        } catch let e as StoreError {
+            XCTAssertEqual(e.kind, .corrupt)
+        }
+    }
+
+    func testMissingDirectoryNamesThePath() async throws {
+        do {
+            _ = try await Database.open(path: directory.path + "/missing/dir/db.sqlite")
+            XCTFail("must fail")
+        } catch let e as StoreError {
+            XCTAssertEqual(e.kind, .cannotOpen)
+            XCTAssertTrue(e.message.contains("/missing/dir/db.sqlite"))
+        }
+    }
+
+    func testDataDirectoryLockIsExclusive() throws {
+        let lock = try DataDirectoryLock.acquire(directory: directory.path)
+        XCTAssertThrowsError(try DataDirectoryLock.acquire(directory: directory.path)) {
+            XCTAssertEqual(($0 as? StoreError)?.kind, .locked)
+        }
+        _ = lock
+    }
+}
