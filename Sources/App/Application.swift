@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import HTTP
+import Store
 import Support
 
 /// The running server: configuration, logger, metrics, routes and the HTTP server, wired together.
@@ -13,19 +14,45 @@ final class Application: Sendable {
     let metrics: MetricsRegistry
     let server: HTTPServer
     let readiness: Readiness
+    let database: Database
+    let defaults: Seed.Defaults
+    let lock: DataDirectoryLock
+    let maintenance: Maintenance
     let startedAt = WallClock.nowMillis()
 
-    init(config: Config, logSink: LogSink) throws {
+    /// Prepares the data directory, takes its lock, opens and migrates the database, seeds the defaults, and
+    /// builds the routes and the server (not yet listening: see `start()`).
+    static func make(config: Config, logSink: LogSink) async throws -> Application {
+        try prepareDataDirectory(config.dataDirectory)
+        let lock = try DataDirectoryLock.acquire(directory: config.dataDirectory)
+        let database = try await Database.open(path: config.databasePath)
+        let defaults: Seed.Defaults
+        do {
+            defaults = try await database.write { try Seed.ensureDefaults($0) }
+        } catch {
+            await database.close()
+            throw error
+        }
+        return try Application(config: config, logSink: logSink, database: database, defaults: defaults, lock: lock)
+    }
+
+    private init(config: Config, logSink: LogSink, database: Database, defaults: Seed.Defaults,
+                 lock: DataDirectoryLock) throws {
         self.config = config
+        self.database = database
+        self.defaults = defaults
+        self.lock = lock
         logSink.addSecrets(config.secrets)
         self.logger = Logger(label: "wasla", sink: logSink)
         self.metrics = MetricsRegistry()
-        self.readiness = Readiness(dataDirectory: config.dataDirectory)
-        try Self.prepareDataDirectory(config.dataDirectory)
+        self.readiness = Readiness(database: database, dataDirectory: config.dataDirectory)
+        self.maintenance = Maintenance(database: database, logger: logger.child("store"))
+        StoreMetrics.register(database: database, in: metrics)
         let serverMetrics = HTTPServerMetrics(registry: metrics)
         var routes = RouterBuilder(defaultBodyLimit: config.http.limits.maxBodyBytes)
         routes.use(RequestLog.middleware(logger: logger.child("http")))
-        HealthRoutes(readiness: readiness, metrics: metrics, startedAt: startedAt).register(in: &routes)
+        HealthRoutes(readiness: readiness, metrics: metrics, startedAt: startedAt, logger: logger.child("http"))
+            .register(in: &routes)
         let router = routes.build(registry: metrics, mapError: ErrorMapping.responder(logger: logger.child("http")))
         self.server = try HTTPServer(configuration: config.http, responder: router, logger: logger.child("http"),
                                      metrics: serverMetrics)
@@ -39,6 +66,7 @@ final class Application: Sendable {
     @discardableResult
     func start() throws -> Int {
         let port = try server.start()
+        maintenance.start()
         logger.info("listening", ["host": config.host, "port": String(port), "data_dir": config.dataDirectory,
                                   "event_loops": String(config.http.loopCount)])
         return port
@@ -48,6 +76,9 @@ final class Application: Sendable {
     func stop() async {
         logger.info("shutting down", ["grace_seconds": String(config.shutdownGraceSeconds)])
         await server.shutdown()
+        await maintenance.stop()
+        await database.close()
+        lock.release()
         logger.info("stopped")
     }
 

@@ -6,16 +6,17 @@ struct HealthRoutes {
     let readiness: Readiness
     let metrics: MetricsRegistry
     let startedAt: Int64
+    let logger: Logger
 
     func register(in routes: inout RouterBuilder) {
         routes.get("/healthz") { _ in .text("ok") }
         let readiness = self.readiness
+        let logger = self.logger
         routes.get("/readyz") { request in
-            if let problem = readiness.check() {
+            if let problem = await readiness.check() {
+                logger.warn("not ready", ["request_id": request.requestID, "reason": problem])
                 var r = HTTPResponse.text("not ready\n", status: .serviceUnavailable)
                 r.setHeader("Retry-After", "5")
-                r.setHeader("X-Wasla-Reason", problem.contains("not writable") ? "storage-not-writable" : "storage")
-                _ = request
                 return r
             }
             return .text("ready")

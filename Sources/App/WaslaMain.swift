@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CLinux
+import Store
 import Support
 
 /// Entry point of the `wasla` executable.
@@ -30,7 +31,31 @@ enum WaslaMain {
             print(Doctor.report(config))
         case .serve:
             await serve(loadConfigOrExit())
+        case .migrate:
+            let config = loadConfigOrExit()
+            await runStoreCommand { try await StoreCommands.migrate(config) }
+        case .backup(let path):
+            let config = loadConfigOrExit()
+            await runStoreCommand { try StoreCommands.backup(config, to: path) }
+        case .restore(let path):
+            let config = loadConfigOrExit()
+            await runStoreCommand { try StoreCommands.restore(config, from: path) }
         }
+    }
+
+    static func runStoreCommand(_ body: @Sendable () async throws -> String) async {
+        do {
+            print(try await body())
+        } catch {
+            printError("wasla: \(describe(error))")
+            exit(1)
+        }
+    }
+
+    /// A one-line reason for an operator (store errors carry the path and what is wrong).
+    static func describe(_ error: any Error) -> String {
+        if let e = error as? StoreError { return e.message }
+        return "\(error)"
     }
 
     static func loadConfigOrExit() -> Config {
@@ -59,13 +84,13 @@ enum WaslaMain {
         }
         let app: Application
         do {
-            app = try Application(config: config, logSink: sink)
+            app = try await Application.make(config: config, logSink: sink)
             try app.start()
         } catch let e as ConfigError {
             printError("wasla: \(e)")
             exit(configExitCode)
         } catch {
-            printError("wasla: cannot start: \(error)")
+            printError("wasla: cannot start: \(describe(error))")
             exit(1)
         }
         let signal = await Signals.waitForTermination()

@@ -167,8 +167,8 @@ public final class HTTPServer: Sendable {
                 switch Socket.accept(fd) {
                 case .accepted(let conn, let remote):
                     guard admit(remote) else {
-                        close(conn)
                         context.metrics.connectionsRefused.increment()
+                        close(conn)
                         continue
                     }
                     context.metrics.connectionsAccepted.increment()

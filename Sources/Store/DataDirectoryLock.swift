@@ -1,17 +1,28 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// An exclusive `flock` on `DATA_DIR/wasla.lock`, held for the life of a server process: a second server on the
 /// same data directory refuses to start, and `wasla restore` refuses to run while a server holds it.
 /// (The lock is on its own file: closing any other fd on the database files would drop SQLite's locks.)
 public final class DataDirectoryLock: Sendable {
-    private let fd: Int32
+    private let fd: Mutex<Int32>
     public let path: String
 
     private init(fd: Int32, path: String) {
-        self.fd = fd
+        self.fd = Mutex(fd)
         self.path = path
+    }
+
+    /// Releases the lock (idempotent; also done when the value is freed).
+    public func release() {
+        fd.withLock { fd in
+            guard fd >= 0 else { return }
+            flock(fd, LOCK_UN)
+            close(fd)
+            fd = -1
+        }
     }
 
     /// Takes the lock, or throws `.locked` when another process holds it.
@@ -36,8 +47,5 @@ public final class DataDirectoryLock: Sendable {
         return DataDirectoryLock(fd: fd, path: path)
     }
 
-    deinit {
-        flock(fd, LOCK_UN)
-        close(fd)
-    }
+    deinit { release() }
 }

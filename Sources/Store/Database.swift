@@ -64,7 +64,8 @@ public final class Database: Sendable {
         return Database(path: path, writer: writer, readers: readers)
     }
 
-    static func configureWriter(_ conn: SQLiteConnection, options: DatabaseOptions) throws {
+    /// Sets the writer pragmas and verifies WAL took (also used by `wasla migrate`).
+    public static func configureWriter(_ conn: SQLiteConnection, options: DatabaseOptions) throws {
         let mode = try conn.queryOne("PRAGMA journal_mode = WAL") { $0.string(0) } ?? nil
         guard mode?.lowercased() == "wal" else {
             throw StoreError(kind: .other, message: "\(conn.path): journal_mode is \(mode ?? "unknown"), WAL did not take")

@@ -1,4 +1,5 @@
 import Support
+import Synchronization
 
 /// The one writer connection, on its own serial queue, with **group commit**: writes that arrive while a
 /// transaction commits are gathered and committed together (one WAL fsync under `synchronous=FULL`), each in
@@ -11,13 +12,6 @@ public actor DatabaseWriter {
         let finish: ((any Error)?) -> Void
     }
 
-    /// What the writer has done since it opened (for /metrics and the store benchmark).
-    public struct Stats: Sendable {
-        public var transactions: UInt64 = 0
-        public var writes: UInt64 = 0
-        public var failedCommits: UInt64 = 0
-        public var largestBatch = 0
-    }
 
     private let executor: QueueExecutor
     private let connection: SQLiteConnection
@@ -25,7 +19,8 @@ public actor DatabaseWriter {
     private var drainScheduled = false
     private let maxBatch: Int
     private var closed = false
-    public private(set) var stats = Stats()
+    /// What the writer has done since it opened; readable from any thread (for /metrics and benchmarks).
+    public nonisolated let stats = WriterStats()
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
@@ -76,12 +71,10 @@ public actor DatabaseWriter {
                 try connection.execute("BEGIN IMMEDIATE")
                 for write in batch { write.run(connection) }
                 try connection.execute("COMMIT")
-                stats.transactions += 1
-                stats.writes += UInt64(count)
-                stats.largestBatch = max(stats.largestBatch, count)
+                stats.committed(batch: count)
             } catch {
                 commitError = error
-                stats.failedCommits += 1
+                stats.failedCommit()
                 try? connection.execute("ROLLBACK")
             }
             for write in batch { write.finish(commitError) }
@@ -107,4 +100,25 @@ public actor DatabaseWriter {
 private final class Outcome<T>: @unchecked Sendable {
     // Safety: written by `run` and read by `finish`, both inside `drain()` on the writer's serial executor.
     var result: Result<T, any Error>?
+}
+
+/// Counters of the writer, as atomics so a metrics scrape reads them without an actor hop.
+public final class WriterStats: Sendable {
+    private let transactionCount = Atomic<UInt64>(0)
+    private let writeCount = Atomic<UInt64>(0)
+    private let failedCommitCount = Atomic<UInt64>(0)
+    private let largest = Atomic<Int>(0)
+
+    public var transactions: UInt64 { transactionCount.load(ordering: .relaxed) }
+    public var writes: UInt64 { writeCount.load(ordering: .relaxed) }
+    public var failedCommits: UInt64 { failedCommitCount.load(ordering: .relaxed) }
+    public var largestBatch: Int { largest.load(ordering: .relaxed) }
+
+    func committed(batch: Int) {
+        transactionCount.wrappingAdd(1, ordering: .relaxed)
+        writeCount.wrappingAdd(UInt64(batch), ordering: .relaxed)
+        if batch > largest.load(ordering: .relaxed) { largest.store(batch, ordering: .relaxed) }
+    }
+
+    func failedCommit() { failedCommitCount.wrappingAdd(1, ordering: .relaxed) }
 }

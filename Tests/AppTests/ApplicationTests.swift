@@ -6,19 +6,22 @@ import XCTest
 
 /// The whole application on a real socket, in a temporary data directory.
 final class ApplicationTests: XCTestCase {
-    func startApp(_ extra: [String: String] = [:]) throws -> (Application, TemporaryDirectory, LogSink) {
-        let dir = try TemporaryDirectory()
+    func config(_ dir: TemporaryDirectory, _ extra: [String: String] = [:]) throws -> Config {
         var values = ["HOST": "127.0.0.1", "PORT": "0", "DATA_DIR": dir.path + "/data", "HTTP_EVENT_LOOPS": "2"]
         for (k, v) in extra { values[k] = v }
-        let config = try Config.load(from: Environment(values: values))
+        return try Config.load(from: Environment(values: values))
+    }
+
+    func startApp(_ extra: [String: String] = [:]) async throws -> (Application, TemporaryDirectory, LogSink) {
+        let dir = try TemporaryDirectory()
         let sink = LogSink(level: .debug, format: .json, fd: -1, capture: true)
-        let app = try Application(config: config, logSink: sink)
+        let app = try await Application.make(config: try config(dir, extra), logSink: sink)
         try app.start()
         return (app, dir, sink)
     }
 
     func testHealthzReadyzAndMetrics() async throws {
-        let (app, dir, _) = try startApp()
+        let (app, dir, _) = try await startApp()
         let c = try RawClient(port: app.server.port)
         let health = try c.exchange("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         XCTAssertEqual(health.status, 200)
@@ -34,11 +37,11 @@ final class ApplicationTests: XCTestCase {
         await app.stop()
     }
 
-    func testReadyzTurns503WhenDataDirectoryCannotBeWritten() async throws {
-        let (app, dir, _) = try startApp()
+    func testReadyzTurns503WhenMediaDirectoryCannotBeWritten() async throws {
+        let (app, dir, _) = try await startApp()
         let c = try RawClient(port: app.server.port)
         XCTAssertEqual(try c.exchange("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n").status, 200)
-        try FileManager.default.removeItem(atPath: dir.path + "/data")
+        try FileManager.default.removeItem(atPath: dir.path + "/data/media")
         let r = try c.exchange("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
         XCTAssertEqual(r.status, 503)
         XCTAssertFalse(r.text.contains(dir.path), "the body never carries paths")
@@ -47,7 +50,7 @@ final class ApplicationTests: XCTestCase {
     }
 
     func testAccessLogCarriesRequestIDButNoQueryOrSecrets() async throws {
-        let (app, _, sink) = try startApp(["WHATSAPP_APP_SECRET": "canary-app-secret-123"])
+        let (app, _, sink) = try await startApp(["WHATSAPP_APP_SECRET": "canary-app-secret-123"])
         let c = try RawClient(port: app.server.port)
         _ = try c.exchange("GET /healthz?hub.verify_token=canary-token-456 HTTP/1.1\r\nHost: x\r\nX-Request-Id: req-77\r\nAuthorization: Bearer canary-bearer-789\r\n\r\n")
         app.logger.info("echo canary-app-secret-123")
@@ -60,12 +63,15 @@ final class ApplicationTests: XCTestCase {
         XCTAssertTrue(log.contains("[REDACTED]"))
     }
 
-    func testDataDirectoryThatIsAFileStopsStartupNamingTheVariable() throws {
+    func testDataDirectoryThatIsAFileStopsStartupNamingTheVariable() async throws {
         let dir = try TemporaryDirectory()
         XCTAssertTrue(FileManager.default.createFile(atPath: dir.path + "/file", contents: Data()))
         let config = try Config.load(from: Environment(values: ["DATA_DIR": dir.path + "/file", "PORT": "0"]))
-        XCTAssertThrowsError(try Application(config: config, logSink: LogSink(level: .error, format: .json, fd: -1))) {
-            XCTAssertEqual(($0 as? ConfigError)?.variable, "DATA_DIR")
+        do {
+            _ = try await Application.make(config: config, logSink: LogSink(level: .error, format: .json, fd: -1))
+            XCTFail("must refuse")
+        } catch {
+            XCTAssertEqual((error as? ConfigError)?.variable, "DATA_DIR")
         }
     }
 }

@@ -195,6 +195,10 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try Command.parse(["--help"]).get(), .help)
         XCTAssertEqual(try Command.parse(["version"]).get(), .version)
         XCTAssertEqual(try Command.parse(["doctor"]).get(), .doctor)
+        XCTAssertEqual(try Command.parse(["migrate"]).get(), .migrate)
+        XCTAssertEqual(try Command.parse(["backup", "/tmp/b.sqlite"]).get(), .backup(path: "/tmp/b.sqlite"))
+        XCTAssertEqual(try Command.parse(["restore", "b.sqlite"]).get(), .restore(path: "b.sqlite"))
+        XCTAssertThrowsError(try Command.parse(["backup"]).get())
         XCTAssertThrowsError(try Command.parse(["frobnicate"]).get())
     }
 }

@@ -40,7 +40,7 @@ final class DatabaseTests: StoreTestCase {
         }
         let count = try await db.read { try $0.scalarInt("SELECT count(*) FROM webhook_events") }
         XCTAssertEqual(count, Int64(writers))
-        let stats = await db.writer.stats
+        let stats = db.writer.stats
         XCTAssertEqual(stats.writes, UInt64(writers))
         XCTAssertLessThan(stats.transactions, UInt64(writers), "concurrent writes share transactions")
         XCTAssertGreaterThan(stats.largestBatch, 1)
@@ -106,7 +106,7 @@ final class DatabaseTests: StoreTestCase {
         }
         let failed = results.filter { !$0 }.count
         XCTAssertGreaterThan(failed, 0)
-        let stats = await db.writer.stats
+        let stats = db.writer.stats
         XCTAssertGreaterThan(stats.failedCommits, 0)
         let count = try await db.read { try $0.scalarInt("SELECT count(*) FROM webhook_events") }
         XCTAssertEqual(count, Int64(20 - failed), "exactly the acknowledged writes are stored")

@@ -1,0 +1,19 @@
+import Store
+import Support
+
+/// Store series for /metrics: WAL size and the writer's group-commit counters, read at scrape time.
+enum StoreMetrics {
+    static func register(database: Database, in registry: MetricsRegistry) {
+        registry.register(CollectedGauge("wasla_store_wal_bytes", help: "Size of the SQLite -wal file.") {
+            [([], Double(database.walSizeBytes))]
+        })
+        let stats = database.writer.stats
+        registry.register(CollectedGauge("wasla_store_writer", help: "Group-commit writer counters since start.",
+                                         labels: ["counter"]) {
+            let s = stats
+            return [(["transactions"], Double(s.transactions)), (["writes"], Double(s.writes)),
+                    (["failed_commits"], Double(s.failedCommits)), (["largest_batch"], Double(s.largestBatch))]
+        })
+    }
+}
+
