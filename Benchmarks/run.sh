@@ -19,6 +19,7 @@ trap cleanup EXIT
 swift build -c release --product wasla >/dev/null
 swift build -c release --product LoadGen >/dev/null
 swift build -c release --product ParserBench >/dev/null
+swift build -c release --product StoreBench >/dev/null
 bin=.build/release
 
 echo "== machine: $(nproc) cores, $(uname -r)"
@@ -33,6 +34,9 @@ wait_port() {  # port
   echo "server on port $1 did not start" >&2
   return 1
 }
+
+echo "== store: inserts through the group-committing writer vs the C-API ceiling"
+"$bin/StoreBench" 20000
 
 echo "== GET /healthz over loopback, $CONNECTIONS keep-alive connections, ${DURATION}s each, same load generator"
 nginx_rps=""

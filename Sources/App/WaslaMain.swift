@@ -79,7 +79,7 @@ enum WaslaMain {
             logger.warn("file descriptor limit is below HTTP_MAX_CONNECTIONS + reserve",
                         ["nofile": String(limit), "max_connections": String(config.http.maxConnections)])
         }
-        for feature in config.features where !feature.enabled && feature.note.contains("is not set:") {
+        for feature in config.features where !feature.enabled && feature.warnWhenOff {
             logger.warn(feature.note, ["feature": feature.name])
         }
         let app: Application

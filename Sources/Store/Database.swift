@@ -9,7 +9,7 @@ public struct DatabaseOptions: Sendable {
     /// Read-only connections beside the writer.
     public var readerCount = 2
     /// Most writes per group-commit transaction; 1 commits each write alone.
-    public var maxBatch = 64
+    public var maxBatch = 256
     /// `FULL`: an acknowledged write survives power loss (the webhook inbox needs this). `NORMAL`: survives a
     /// process crash, may lose the last commits on power loss.
     public var synchronousFull = true

@@ -68,14 +68,15 @@ public actor DatabaseWriter {
             pending.removeFirst(count)
             var commitError: (any Error)?
             do {
-                try connection.execute("BEGIN IMMEDIATE")
+                // Prepared once and cached: sqlite3_exec would parse these on every batch.
+                try connection.run("BEGIN IMMEDIATE")
                 for write in batch { write.run(connection) }
-                try connection.execute("COMMIT")
+                try connection.run("COMMIT")
                 stats.committed(batch: count)
             } catch {
                 commitError = error
                 stats.failedCommit()
-                try? connection.execute("ROLLBACK")
+                _ = try? connection.run("ROLLBACK")
             }
             for write in batch { write.finish(commitError) }
         }

@@ -184,13 +184,15 @@ public enum Migrations {
         CREATE INDEX media_files_media_id ON media_files (media_id);
 
         -- The inbox. `seq` orders processing (arrival order, stable across VACUUM); `raw_body` keeps the exact
-        -- signed bytes; `payload` holds them as JSON when they parse.
+        -- signed bytes, stored once; `payload` is the same body as JSON text (NULL when it does not parse),
+        -- generated on read so the ingest path writes each body only once.
         CREATE TABLE webhook_events (
             seq INTEGER PRIMARY KEY,
             id TEXT NOT NULL UNIQUE,
             source TEXT NOT NULL,
-            payload TEXT CHECK (payload IS NULL OR json_valid(payload)),
             raw_body BLOB NOT NULL,
+            payload TEXT GENERATED ALWAYS AS (
+                CASE WHEN json_valid(CAST(raw_body AS TEXT)) THEN CAST(raw_body AS TEXT) END) VIRTUAL,
             signature TEXT,
             event_hash TEXT NOT NULL,
             headers TEXT CHECK (headers IS NULL OR json_valid(headers)),

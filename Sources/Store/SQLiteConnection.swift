@@ -103,14 +103,14 @@ public final class SQLiteConnection {
 
     /// Runs `body` in `SAVEPOINT`; on error rolls back to it and rethrows, so the enclosing transaction survives.
     public func savepoint<T>(_ body: () throws -> T) throws -> T {
-        try execute("SAVEPOINT w")
+        try run("SAVEPOINT w")
         do {
             let value = try body()
-            try execute("RELEASE w")
+            try run("RELEASE w")
             return value
         } catch {
-            try? execute("ROLLBACK TO w")
-            try? execute("RELEASE w")
+            _ = try? run("ROLLBACK TO w")
+            _ = try? run("RELEASE w")
             throw error
         }
     }

@@ -2,8 +2,24 @@
 public enum Identifier {
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
-    /// A random (version 4) UUID in lowercase text, from the system CSPRNG.
+    /// A time-ordered UUID (version 7, RFC 9562 §5.7) in lowercase text: 48 bits of Unix milliseconds, then
+    /// 74 random bits from the system CSPRNG. New ids land at the right edge of a B-tree index instead of on a
+    /// random leaf, so inserts dirty fewer pages per commit.
     public static func uuid() -> String {
+        var rng = SystemRandomNumberGenerator()
+        var bytes = [UInt8](repeating: 0, count: 16)
+        let millis = UInt64(max(0, WallClock.nowMillis()))
+        for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: millis >> (40 - 8 * i)) }
+        let r1 = rng.next() as UInt64
+        let r2 = rng.next() as UInt64
+        for i in 6..<16 { bytes[i] = UInt8(truncatingIfNeeded: (i < 14 ? r1 : r2) >> ((i % 8) * 8)) }
+        bytes[6] = bytes[6] & 0x0F | 0x70
+        bytes[8] = bytes[8] & 0x3F | 0x80
+        return format(bytes)
+    }
+
+    /// A fully random (version 4) UUID, for values that must not reveal when they were made.
+    public static func randomUUID() -> String {
         var rng = SystemRandomNumberGenerator()
         var bytes = [UInt8](repeating: 0, count: 16)
         for i in stride(from: 0, to: 16, by: 8) {
@@ -12,6 +28,10 @@ public enum Identifier {
         }
         bytes[6] = bytes[6] & 0x0F | 0x40
         bytes[8] = bytes[8] & 0x3F | 0x80
+        return format(bytes)
+    }
+
+    static func format(_ bytes: [UInt8]) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(36)
         for (i, b) in bytes.enumerated() {

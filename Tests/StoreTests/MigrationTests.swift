@@ -9,7 +9,7 @@ final class MigrationTests: StoreTestCase {
     }
 
     func columns(_ conn: SQLiteConnection, _ table: String) throws -> Set<String> {
-        Set(try conn.query("SELECT name FROM pragma_table_info(?)", [table]) { $0.string(0) ?? "" })
+        Set(try conn.query("SELECT name FROM pragma_table_xinfo(?)", [table]) { $0.string(0) ?? "" })
     }
 
     func testEmptyFileReachesLatestAndRerunIsNoOp() throws {
@@ -90,6 +90,19 @@ final class MigrationTests: StoreTestCase {
                                           [d.projectID]), "a message needs an existing workflow")
         XCTAssertThrowsError(try conn.run("INSERT INTO workflow_steps (id, workflow_id, type, config, created_at, updated_at) VALUES ('s', ?, 'x', 'not json', 0, 0)",
                                           [d.workflowID]), "JSON columns are checked")
+    }
+
+    func testPayloadIsTheBodyAsJSONOrNull() throws {
+        let conn = try SQLiteConnection(path: path, mode: .readWrite)
+        defer { conn.close() }
+        try Migrator.migrate(conn)
+        try insertEvent(conn, hash: "json", body: Array(#"{"object":"whatsapp_business_account","x":"Caf\u00e9"}"#.utf8))
+        try insertEvent(conn, hash: "text", body: Array("not json".utf8))
+        let payload = try conn.queryOne("SELECT payload FROM webhook_events WHERE event_hash = 'json'") { $0.string(0) } ?? nil
+        XCTAssertEqual(payload, #"{"object":"whatsapp_business_account","x":"Caf\u00e9"}"#, "the exact signed bytes")
+        let object = try conn.queryOne("SELECT payload ->> '$.object' FROM webhook_events WHERE event_hash = 'json'") { $0.string(0) } ?? nil
+        XCTAssertEqual(object, "whatsapp_business_account")
+        XCTAssertTrue(try conn.queryOne("SELECT payload IS NULL FROM webhook_events WHERE event_hash = 'text'") { $0.bool(0) } ?? false)
     }
 
     func testNewerDatabaseIsRefused() async throws {

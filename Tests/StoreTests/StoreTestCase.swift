@@ -28,7 +28,7 @@ class StoreTestCase: XCTestCase {
 func insertEvent(_ conn: SQLiteConnection, hash: String, body: [UInt8] = Array("{}".utf8)) throws -> Int {
     let now = WallClock.nowMillis()
     return try conn.run("""
-        INSERT INTO webhook_events (id, source, payload, raw_body, event_hash, received_at, created_at)
-        VALUES (?, 'meta', ?, ?, ?, ?, ?) ON CONFLICT (event_hash) DO NOTHING
-        """, [Identifier.uuid(), String(decoding: body, as: UTF8.self), body, hash, now, now])
+        INSERT INTO webhook_events (id, source, raw_body, event_hash, received_at, created_at)
+        VALUES (?, 'meta', ?, ?, ?, ?) ON CONFLICT (event_hash) DO NOTHING
+        """, [Identifier.uuid(), body, hash, now, now])
 }
