@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Actors
 import HTTP
 import Store
 import Support
@@ -18,6 +19,7 @@ final class Application: Sendable {
     let defaults: Seed.Defaults
     let lock: DataDirectoryLock
     let maintenance: Maintenance
+    let ingest: WebhookIngest
     let startedAt = WallClock.nowMillis()
 
     /// Prepares the data directory, takes its lock, opens and migrates the database, seeds the defaults, and
@@ -48,11 +50,18 @@ final class Application: Sendable {
         self.readiness = Readiness(database: database, dataDirectory: config.dataDirectory)
         self.maintenance = Maintenance(database: database, logger: logger.child("store"))
         StoreMetrics.register(database: database, in: metrics)
+        self.ingest = WebhookIngest(
+            verifier: SignatureVerifier(secrets: config.appSecrets),
+            limiter: RateLimiter(limit: config.webhookRateLimit.max, windowSeconds: config.webhookRateLimit.windowSeconds),
+            deduplicator: Deduplicator(), inbox: WebhookInbox(database: database),
+            metrics: IngestMetrics(registry: metrics))
         let serverMetrics = HTTPServerMetrics(registry: metrics)
         var routes = RouterBuilder(defaultBodyLimit: config.http.limits.maxBodyBytes)
         routes.use(RequestLog.middleware(logger: logger.child("http")))
         HealthRoutes(readiness: readiness, metrics: metrics, startedAt: startedAt, logger: logger.child("http"))
             .register(in: &routes)
+        WebhookRoutes(verifyToken: config.whatsappVerifyToken, ingest: ingest, maxBodyBytes: config.webhookMaxBodyBytes,
+                      logger: logger.child("webhook")).register(in: &routes)
         let router = routes.build(registry: metrics, mapError: ErrorMapping.responder(logger: logger.child("http")))
         self.server = try HTTPServer(configuration: config.http, responder: router, logger: logger.child("http"),
                                      metrics: serverMetrics)

@@ -24,7 +24,16 @@ extension Config {
             Self.isAPIVersion(v) ? v : nil
         }
         c.whatsappAppSecret = reader.string("WHATSAPP_APP_SECRET")
+        c.whatsappAppSecretPrevious = reader.string("WHATSAPP_APP_SECRET_PREVIOUS")
+        c.whatsappAdditionalAppSecrets = reader.list("WHATSAPP_ADDITIONAL_APP_SECRETS")
         c.whatsappVerifyToken = reader.string("WHATSAPP_WEBHOOK_VERIFY_TOKEN")
+        c.autoRegisterNumbers = reader.parsed("AUTO_REGISTER_NUMBERS", default: true, expected: "on or off") {
+            switch $0.lowercased() {
+            case "on", "true", "1", "yes": true
+            case "off", "false", "0", "no": false
+            default: nil
+            }
+        }
         c.whatsappGraphURL = reader.url("WHATSAPP_GRAPH_URL") ?? c.whatsappGraphURL
 
         c.sessionSecret = reader.string("SESSION_SECRET")

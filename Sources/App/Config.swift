@@ -31,6 +31,12 @@ struct Config: Sendable {
     var whatsappAccessToken: String?
     var whatsappAPIVersion = "v21.0"
     var whatsappAppSecret: String?
+    /// The previous app secret, accepted during a rotation.
+    var whatsappAppSecretPrevious: String?
+    /// Secrets of further Meta apps posting to this install.
+    var whatsappAdditionalAppSecrets: [String] = []
+    /// Register numbers Wasla does not know under the default project when they first post.
+    var autoRegisterNumbers = true
     var whatsappVerifyToken: String?
     var whatsappGraphURL = "https://graph.facebook.com"
 
@@ -41,7 +47,7 @@ struct Config: Sendable {
 
     // Queue
     var queueSecret: String?
-    var webhookRateLimit = RateLimitSetting(max: 1200, windowSeconds: 60)
+    var webhookRateLimit = RateLimitSetting(max: 60_000, windowSeconds: 60)
     var queueRateLimit = RateLimitSetting(max: 30, windowSeconds: 60)
 
     // Integrations (install-wide defaults)
@@ -68,13 +74,18 @@ struct Config: Sendable {
     /// Which legacy names were used (canonical → legacy).
     var aliasesUsed: [String: String] = [:]
 
+    /// Every app secret webhook signatures are checked against, current first.
+    var appSecrets: [String] {
+        [whatsappAppSecret, whatsappAppSecretPrevious].compactMap { $0 } + whatsappAdditionalAppSecrets
+    }
+
     /// The path of the SQLite database.
     var databasePath: String { dataDirectory + "/wasla.sqlite" }
 
     /// Every secret value, for redaction in logs.
     var secrets: [String] {
-        [whatsappAccessToken, whatsappAppSecret, whatsappVerifyToken, sessionSecret, authPasswordSalt, queueSecret,
+        [whatsappAccessToken, whatsappAppSecret, whatsappAppSecretPrevious, whatsappVerifyToken, sessionSecret, authPasswordSalt, queueSecret,
          erpKey, crmKey, helpdeskKey, aiKey, supabaseAnonKey, supabaseServiceRoleKey].compactMap { $0 }
-            + basicAuthUsers.map(\.password)
+            + basicAuthUsers.map(\.password) + whatsappAdditionalAppSecrets
     }
 }

@@ -51,6 +51,9 @@ public struct HTTPRequest: Sendable {
         self.requestID = requestID
     }
 
+    /// The peer IP without the port (the key of per-client limits).
+    public var remoteIP: String { HTTPServer.ipOf(remoteAddress) }
+
     public var method: HTTPMethod { head.method }
     public var path: String { head.path }
     public var headers: HTTPHeaders { head.headers }

@@ -1,0 +1,26 @@
+/// A bounded set of recently stored event hashes in front of the database's unique index: a retry of a recent
+/// event is answered without a write. A hash enters the set only after its row committed, so a failed commit
+/// can never make a retry look like a duplicate. The unique index stays the authority for everything older.
+public actor Deduplicator {
+    private var hashes: Set<[UInt8]> = []
+    private var ring: [[UInt8]?]
+    private var next = 0
+
+    public init(capacity: Int = 100_000) {
+        ring = Array(repeating: nil, count: max(1, capacity))
+        hashes.reserveCapacity(max(1, capacity))
+    }
+
+    public func contains(_ hash: [UInt8]) -> Bool { hashes.contains(hash) }
+
+    /// Remembers a committed hash, forgetting the oldest when full.
+    public func remember(_ hash: [UInt8]) {
+        guard !hashes.contains(hash) else { return }
+        if let old = ring[next] { hashes.remove(old) }
+        ring[next] = hash
+        hashes.insert(hash)
+        next = (next + 1) % ring.count
+    }
+
+    public var count: Int { hashes.count }
+}
