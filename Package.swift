@@ -43,10 +43,12 @@ let package = Package(
                     path: "Tests/AppTests", swiftSettings: strict),
 
         // Benchmarks: built with -c release by `make bench`, never timed inside `swift test`.
-        .executableTarget(name: "LoadGen", dependencies: ["CLinux"], path: "Benchmarks/LoadGen",
+        .executableTarget(name: "LoadGen", dependencies: ["CLinux", "CCrypto"], path: "Benchmarks/LoadGen",
                           swiftSettings: strict),
         .executableTarget(name: "StoreBench", dependencies: ["Store", "Support", "CSQLite"], path: "Benchmarks/StoreBench",
                           swiftSettings: strict),
+        .executableTarget(name: "SignatureBench", dependencies: ["Actors", "CCrypto", "Support"],
+                          path: "Benchmarks/SignatureBench", swiftSettings: strict),
         .executableTarget(name: "ParserBench", dependencies: ["HTTP"], path: "Benchmarks/ParserBench",
                           swiftSettings: strict),
     ]

@@ -1,10 +1,12 @@
 // LoadGen: an HTTP/1.1 keep-alive load generator on raw sockets and epoll (no dependencies).
 // Usage: LoadGen --port 8080 [--host 127.0.0.1] [--path /healthz] [--connections 64] [--duration 10]
 //                [--threads 2] [--method GET] [--body-file F] [--header 'Name: value'] [--label name]
+//                [--webhook-secret S]   (POSTs unique Meta-style bodies, each signed with S)
 // Prints one line: label, requests, req/s, p50/p90/p99/max latency, errors.
 #if canImport(Glibc)
 import Glibc
 #endif
+import CCrypto
 import CLinux
 
 struct Options: Sendable {
@@ -18,6 +20,8 @@ struct Options: Sendable {
     var body: [UInt8] = []
     var headers: [String] = []
     var label = "target"
+    /// Webhook mode: every request is a unique Meta-style body signed with this app secret.
+    var webhookSecret: String?
 }
 
 func parseOptions() -> Options {
@@ -37,6 +41,7 @@ func parseOptions() -> Options {
         case "--method": o.method = value
         case "--header": o.headers.append(value)
         case "--label": o.label = value
+        case "--webhook-secret": o.webhookSecret = value
         case "--body-file":
             if let f = fopen(value, "rb") {
                 var buf = [UInt8](repeating: 0, count: 1 << 16)
@@ -105,13 +110,18 @@ struct ThreadResult {
     var non2xx = 0
 }
 
-func runThread(_ o: Options, connections: Int, request: [UInt8], until deadline: UInt64) -> ThreadResult {
+func runThread(_ o: Options, connections: Int, source: RequestSource, until deadline: UInt64) -> ThreadResult {
     var result = ThreadResult()
     let ep = wasla_epoll_create()
     var conns: [Int32: Conn] = [:]
     var reconnects = 0
+    var pendingRequest: [Int32: [UInt8]] = [:]
     func send(_ c: Conn) -> Bool {
-        if c.outOffset == 0 { c.sentAt = wasla_monotonic_ns() }
+        if c.outOffset == 0 {
+            c.sentAt = wasla_monotonic_ns()
+            pendingRequest[c.fd] = source.next()
+        }
+        let request = pendingRequest[c.fd] ?? []
         while c.outOffset < request.count {
             let n = request[c.outOffset...].withUnsafeBytes { wasla_send(c.fd, $0.baseAddress, $0.count) }
             if n > 0 { c.outOffset += n; continue }
@@ -133,7 +143,13 @@ func runThread(_ o: Options, connections: Int, request: [UInt8], until deadline:
     var events = [UInt32](repeating: 0, count: 512)
     var tokens = [UInt64](repeating: 0, count: 512)
     var chunk = [UInt8](repeating: 0, count: 65536)
-    while wasla_monotonic_ns() < deadline && !conns.isEmpty {
+    // After the deadline no new request is sent, but responses still in flight are read (up to 5 s), so every
+    // request the server answered is counted: stored events can then be compared with acknowledged ones.
+    let drainDeadline = deadline + 5_000_000_000
+    while !conns.isEmpty {
+        let now0 = wasla_monotonic_ns()
+        if now0 >= drainDeadline { break }
+        if now0 >= deadline && !conns.values.contains(where: { $0.outOffset > 0 || pendingRequest[$0.fd] != nil }) { break }
         let n = wasla_epoll_wait(ep, &events, &tokens, 512, 100)
         if n <= 0 { continue }
         for i in 0..<Int(n) {
@@ -156,6 +172,7 @@ func runThread(_ o: Options, connections: Int, request: [UInt8], until deadline:
                 serverClosing = String(decoding: c.inbuf[0..<len].prefix(512), as: UTF8.self).lowercased()
                     .contains("connection: close")
                 c.inbuf.removeFirst(len)
+                pendingRequest[c.fd] = nil
                 if serverClosing { closed = true; break }
                 if now < deadline && !send(c) { closed = true }
             }
@@ -174,25 +191,22 @@ func runThread(_ o: Options, connections: Int, request: [UInt8], until deadline:
 }
 
 let options = parseOptions()
-var request = "\(options.method) \(options.path) HTTP/1.1\r\nHost: \(options.host):\(options.port)\r\n"
-for h in options.headers { request += h + "\r\n" }
-if !options.body.isEmpty { request += "Content-Length: \(options.body.count)\r\n" }
-request += "\r\n"
-let requestBytes = Array(request.utf8) + options.body
 let start = wasla_monotonic_ns()
 let deadline = start + UInt64(options.duration * 1e9)
 let results = Results(options.threads)
 var threads: [pthread_t] = []
 for t in 0..<options.threads {
     let share = options.connections / options.threads + (t < options.connections % options.threads ? 1 : 0)
-    threads.append(spawn(Job(t, share, results, options, requestBytes, deadline)))
+    threads.append(spawn(Job(t, share, results, options, deadline)))
 }
 for t in threads { pthread_join(t, nil) }
 let elapsed = Double(wasla_monotonic_ns() - start) / 1e9
 var all: [UInt32] = []
 var errors = 0
 var non2xx = 0
+var twoHundreds = 0
 for r in results.slots.map(\.result) { all.append(contentsOf: r.latenciesMicros); errors += r.errors; non2xx += r.non2xx }
+twoHundreds = all.count - non2xx
 all.sort()
 let sorted = all
 func pct(_ p: Double) -> Double {
@@ -205,4 +219,50 @@ func fmt(_ v: Double, _ d: Int = 2) -> String {
 }
 print("\(options.label): \(all.count) requests in \(fmt(elapsed))s over \(options.connections) connections, "
       + "\(fmt(rps, 0)) req/s, latency ms p50 \(fmt(pct(0.5), 3)) p90 \(fmt(pct(0.9), 3)) p99 \(fmt(pct(0.99), 3)) "
-      + "max \(fmt(pct(1.0), 3)), errors \(errors), non-2xx \(non2xx)")
+      + "max \(fmt(pct(1.0), 3)), errors \(errors), non-2xx \(non2xx), 2xx \(twoHundreds)")
+
+/// Produces the bytes of each request: the same request every time, or (webhook mode) a unique Meta-style
+/// body per request with its `X-Hub-Signature-256`. One per thread: its HMAC context is not shared.
+final class RequestSource {
+    let fixed: [UInt8]?
+    let options: Options
+    let thread: Int
+    var counter = 0
+    let hmac: OpaquePointer?
+
+    init(options: Options, thread: Int) {
+        self.options = options
+        self.thread = thread
+        if let secret = options.webhookSecret {
+            let key = Array(secret.utf8)
+            hmac = key.withUnsafeBufferPointer { wasla_hmac_sha256_new($0.baseAddress, $0.count) }
+            fixed = nil
+        } else {
+            hmac = nil
+            var request = "\(options.method) \(options.path) HTTP/1.1\r\nHost: \(options.host):\(options.port)\r\n"
+            for h in options.headers { request += h + "\r\n" }
+            if !options.body.isEmpty { request += "Content-Length: \(options.body.count)\r\n" }
+            request += "\r\n"
+            fixed = Array(request.utf8) + options.body
+        }
+    }
+
+    deinit { if let hmac { EVP_MAC_CTX_free(hmac) } }
+
+    func next() -> [UInt8] {
+        if let fixed { return fixed }
+        counter += 1
+        let wamid = "wamid.BENCH\(thread)x\(counter)x\(wasla_monotonic_ns())"
+        let body = Array((#"{"object":"whatsapp_business_account","entry":[{"id":"200000000000002","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550000100","phone_number_id":"100000000000001"},"contacts":[{"profile":{"name":"Bench User"},"wa_id":"15550000001"}],"messages":[{"from":"15550000001","id":""# + wamid + #"","timestamp":"1700000000","type":"text","text":{"body":"Hello from the ingest benchmark, message number "# + String(counter) + #""}}]}}]}]}"#).utf8)
+        var mac = [UInt8](repeating: 0, count: 32)
+        body.withUnsafeBufferPointer { b in
+            _ = mac.withUnsafeMutableBufferPointer { wasla_hmac_sha256_run(hmac, b.baseAddress, b.count, $0.baseAddress) }
+        }
+        let digits = Array("0123456789abcdef".utf8)
+        var hex = ""
+        for byte in mac { hex.unicodeScalars.append(Unicode.Scalar(digits[Int(byte >> 4)])); hex.unicodeScalars.append(Unicode.Scalar(digits[Int(byte & 15)])) }
+        let head = "POST \(options.path) HTTP/1.1\r\nHost: \(options.host):\(options.port)\r\nUser-Agent: facebookexternalua\r\n"
+            + "Content-Type: application/json\r\nX-Hub-Signature-256: sha256=\(hex)\r\nContent-Length: \(body.count)\r\n\r\n"
+        return Array(head.utf8) + body
+    }
+}

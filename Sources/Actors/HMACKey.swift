@@ -28,6 +28,14 @@ public final class HMACKey: Sendable {
         return ctx.map { Context($0) }
     }
 
+    /// Writes HMAC-SHA256 of `data` into `out` (32 bytes); false if libcrypto fails. Allocates nothing.
+    public func mac(_ data: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<UInt8>) -> Bool {
+        guard let context = pool.withLock({ $0.popLast() }) ?? Self.makeContext(key) else { return false }
+        let ok = wasla_hmac_sha256_run(context.ctx, data.baseAddress?.assumingMemoryBound(to: UInt8.self), data.count, out)
+        pool.withLock { if $0.count < 16 { $0.append(context) } }
+        return ok == 1
+    }
+
     /// HMAC-SHA256 of `data` (32 bytes), or nil if libcrypto fails.
     public func mac(_ data: UnsafeRawBufferPointer) -> [UInt8]? {
         guard let context = pool.withLock({ $0.popLast() }) ?? Self.makeContext(key) else { return nil }

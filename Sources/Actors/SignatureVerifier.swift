@@ -1,3 +1,5 @@
+import CCrypto
+
 /// Checks Meta's `X-Hub-Signature-256: sha256=<64 hex>` over the raw body against every configured app
 /// secret (one install may serve several Meta apps; a second secret allows rotation). The header must carry
 /// the `sha256=` prefix and exactly 64 hex digits; comparison is constant-time (meta-webhooks.md §2).
@@ -21,20 +23,44 @@ public final class SignatureVerifier: Sendable {
 
     public var isConfigured: Bool { !keys.isEmpty }
 
-    /// Verifies `header` (the field value, or nil when absent) over `body`.
+    private static let prefix: [UInt8] = Array("sha256=".utf8)
+
+    /// Verifies `header` (the field value, or nil when absent) over `body`. Allocates nothing: the expected and
+    /// computed MACs live in one stack buffer.
     public func verify(header: ArraySlice<UInt8>?, body: [UInt8]) -> Outcome {
         guard !keys.isEmpty else { return .unconfigured }
         guard let header else { return .missing }
-        let prefix: [UInt8] = Array("sha256=".utf8)
-        guard header.count == prefix.count + 64, header.starts(with: prefix),
-              let expected = CryptoBytes.hexDecode(header.dropFirst(prefix.count)), expected.count == 32 else {
-            return .malformed
-        }
-        return body.withUnsafeBytes { raw -> Outcome in
-            for (i, key) in keys.enumerated() {
-                if let mac = key.mac(raw), CryptoBytes.constantTimeEqual(mac, expected) { return .valid(secretIndex: i) }
+        let prefix = Self.prefix
+        guard header.count == prefix.count + 64 else { return .malformed }
+        return header.withUnsafeBytes { h -> Outcome in
+            for i in 0..<prefix.count where h[i] != prefix[i] { return .malformed }
+            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { buf -> Outcome in
+                let expected = buf.baseAddress!
+                let computed = expected + 32
+                for i in 0..<32 {
+                    guard let hi = Self.hexValue(h[prefix.count + 2 * i]),
+                          let lo = Self.hexValue(h[prefix.count + 2 * i + 1]) else { return .malformed }
+                    expected[i] = hi << 4 | lo
+                }
+                return body.withUnsafeBytes { raw -> Outcome in
+                    for (index, key) in keys.enumerated() {
+                        if key.mac(raw, into: computed), CRYPTO_memcmp(expected, computed, 32) == 0 {
+                            return .valid(secretIndex: index)
+                        }
+                    }
+                    return .mismatch
+                }
             }
-            return .mismatch
+        }
+    }
+
+    @inline(__always)
+    static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: return c - 0x30
+        case 0x61...0x66: return c - 0x61 + 10
+        case 0x41...0x46: return c - 0x41 + 10
+        default: return nil
         }
     }
 

@@ -71,7 +71,8 @@ public final class WebhookIngest: Sendable {
             return .unauthorized(failure)
         }
         let hash = CryptoBytes.sha256(body)
-        if await deduplicator.contains(hash) {
+        let key = EventHashKey(hash)
+        if await deduplicator.contains(key) {
             metrics.duplicates.increment()
             return .duplicate
         }
@@ -85,7 +86,7 @@ public final class WebhookIngest: Sendable {
             metrics.rejected.increment(["storage"])
             return .storageFailed(error)
         }
-        await deduplicator.remember(hash)
+        await deduplicator.remember(key)
         if inserted {
             metrics.stored.increment()
             onStored()

@@ -16,6 +16,9 @@ public struct DatabaseOptions: Sendable {
     /// Keeps the WAL file from staying large after checkpoints.
     public var journalSizeLimitBytes = 64 * 1024 * 1024
     public var busyTimeoutMillis: Int32 = 5000
+    /// WAL pages between automatic checkpoints (SQLite's default is 1000). Each runs inside a commit and
+    /// fsyncs the database file; a larger interval lets pages rewritten many times be written back once.
+    public var walAutocheckpointPages = 1000
 
     public init() {}
 }
@@ -76,6 +79,7 @@ public final class Database: Sendable {
             PRAGMA temp_store = MEMORY;
             PRAGMA cache_size = -16000;
             PRAGMA journal_size_limit = \(options.journalSizeLimitBytes);
+            PRAGMA wal_autocheckpoint = \(options.walAutocheckpointPages);
             """)
         // A quick probe that the file is a database we can read (a corrupt file fails here with its path).
         _ = try conn.scalarInt("SELECT count(*) FROM sqlite_schema")

@@ -7,18 +7,24 @@ import Synchronization
 /// returned; if the commit fails, every caller of that batch gets the error (hardening.md §11).
 public actor DatabaseWriter {
     /// One queued write, type-erased: `run` executes it inside the open transaction, `finish` resumes its caller.
-    private struct Pending {
-        let run: (SQLiteConnection) -> Void
-        let finish: ((any Error)?) -> Void
+    private struct Pending: Sendable {
+        let run: @Sendable (SQLiteConnection) -> Void
+        let finish: @Sendable ((any Error)?) -> Void
     }
 
+    /// Writes waiting for the next transaction. Callers append under this lock without hopping onto the
+    /// writer's queue; only the first append after a drain schedules one (one queue hop per batch, not per write).
+    private struct Inbox {
+        var pending: [Pending] = []
+        var drainScheduled = false
+        var closed = false
+    }
 
     private let executor: QueueExecutor
     private let connection: SQLiteConnection
-    private var pending: [Pending] = []
-    private var drainScheduled = false
+    private let inbox = Mutex(Inbox())
     private let maxBatch: Int
-    private var closed = false
+
     /// What the writer has done since it opened; readable from any thread (for /metrics and benchmarks).
     public nonisolated let stats = WriterStats()
 
@@ -34,11 +40,10 @@ public actor DatabaseWriter {
     /// Runs `body` inside a write transaction (batched with concurrent writes) and returns its result after the
     /// commit. `body` must not await: a transaction never spans a suspension.
     @discardableResult
-    public func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
-        guard !closed else { throw StoreError(kind: .misuse, message: "the database is closed") }
+    public nonisolated func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         let outcome = Outcome<T>()
         return try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
-            pending.append(Pending(
+            let pending = Pending(
                 run: { conn in outcome.result = Result { try conn.savepoint { try body(conn) } } },
                 finish: { commitError in
                     if let commitError {
@@ -46,41 +51,61 @@ public actor DatabaseWriter {
                     } else {
                         c.resume(with: outcome.result ?? .failure(StoreError(kind: .other, message: "write did not run")))
                     }
-                }))
-            if !drainScheduled {
-                drainScheduled = true
-                // A separate job on this executor: writes already queued behind us join the batch.
-                Task { self.drain() }
+                })
+            let (accepted, schedule) = inbox.withLock { st -> (Bool, Bool) in
+                if st.closed { return (false, false) }
+                st.pending.append(pending)
+                if st.drainScheduled { return (true, false) }
+                st.drainScheduled = true
+                return (true, true)
+            }
+            if !accepted {
+                c.resume(throwing: StoreError(kind: .misuse, message: "the database is closed"))
+            } else if schedule {
+                // Straight onto the writer's queue, behind whatever runs there now: writes appended meanwhile
+                // join this batch. No Task is created; the queue is the actor's executor, so isolation holds.
+                executor.queue.async { self.assumeIsolated { $0.drain() } }
             }
         }
     }
 
-    /// Runs `body` on the writer connection outside any batch (pragmas, checkpoints, VACUUM INTO).
+    /// Runs `body` on the writer connection outside any batch (pragmas, checkpoints, backups).
     public func withConnection<T: Sendable>(_ body: @Sendable (SQLiteConnection) throws -> T) throws -> T {
-        guard !closed else { throw StoreError(kind: .misuse, message: "the database is closed") }
+        guard !inbox.withLock({ $0.closed }) else { throw StoreError(kind: .misuse, message: "the database is closed") }
         return try body(connection)
     }
 
     private func drain() {
-        while !pending.isEmpty {
-            let count = min(maxBatch, pending.count)
-            let batch = Array(pending.prefix(count))
-            pending.removeFirst(count)
-            var commitError: (any Error)?
-            do {
-                // Prepared once and cached: sqlite3_exec would parse these on every batch.
-                try connection.run("BEGIN IMMEDIATE")
-                for write in batch { write.run(connection) }
-                try connection.run("COMMIT")
-                stats.committed(batch: count)
-            } catch {
-                commitError = error
-                stats.failedCommit()
-                _ = try? connection.run("ROLLBACK")
+        while true {
+            let batch = inbox.withLock { st -> [Pending] in
+                if st.pending.isEmpty {
+                    st.drainScheduled = false
+                    return []
+                }
+                let count = min(maxBatch, st.pending.count)
+                let taken = Array(st.pending.prefix(count))
+                st.pending.removeFirst(count)
+                return taken
             }
-            for write in batch { write.finish(commitError) }
+            if batch.isEmpty { return }
+            commit(batch)
         }
-        drainScheduled = false
+    }
+
+    private func commit(_ batch: [Pending]) {
+        var commitError: (any Error)?
+        do {
+            // Prepared once and cached: sqlite3_exec would parse these on every batch.
+            try connection.run("BEGIN IMMEDIATE")
+            for write in batch { write.run(connection) }
+            try connection.run("COMMIT")
+            stats.committed(batch: batch.count)
+        } catch {
+            commitError = error
+            stats.failedCommit()
+            _ = try? connection.run("ROLLBACK")
+        }
+        for write in batch { write.finish(commitError) }
     }
 
     /// Checkpoints the WAL. `truncate` also resets the file to zero bytes when no reader holds it.
@@ -88,10 +113,17 @@ public actor DatabaseWriter {
         try connection.execute(truncate ? "PRAGMA wal_checkpoint(TRUNCATE)" : "PRAGMA wal_checkpoint(PASSIVE)")
     }
 
-    /// Closes after the writes already queued (they complete or fail first).
+    /// Closes after the writes already queued (they complete or fail first); later writes fail at once.
     public func close() {
-        drain()
-        closed = true
+        inbox.withLock { $0.closed = true }
+        while true {
+            let batch = inbox.withLock { st -> [Pending] in
+                defer { st.pending.removeAll() }
+                return st.pending
+            }
+            if batch.isEmpty { break }
+            commit(batch)
+        }
         try? connection.execute("PRAGMA optimize")
         connection.close()
     }

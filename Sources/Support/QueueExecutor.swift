@@ -19,8 +19,8 @@ public final class QueueExecutor: SerialExecutor {
         UnownedSerialExecutor(ordinary: self)
     }
 
-    /// Traps if called off this executor's queue (debug aid for code that must run there).
-    public func assertOnQueue() {
+    /// Lets the runtime confirm isolation when code runs on the queue outside a job (`assumeIsolated`).
+    public func checkIsolated() {
         dispatchPrecondition(condition: .onQueue(queue))
     }
 }
