@@ -20,6 +20,7 @@ final class Application: Sendable {
     let lock: DataDirectoryLock
     let maintenance: Maintenance
     let ingest: WebhookIngest
+    let processor: WebhookProcessor
     let startedAt = WallClock.nowMillis()
 
     /// Prepares the data directory, takes its lock, opens and migrates the database, seeds the defaults, and
@@ -50,11 +51,17 @@ final class Application: Sendable {
         self.readiness = Readiness(database: database, dataDirectory: config.dataDirectory)
         self.maintenance = Maintenance(database: database, logger: logger.child("store"))
         StoreMetrics.register(database: database, in: metrics)
+        var processing = ProcessingOptions()
+        processing.autoRegisterNumbers = config.autoRegisterNumbers
+        processing.conversationIdleMillis = Int64(config.conversationIdleHours) * 3_600_000
+        let processor = WebhookProcessor(database: database, defaults: defaults, options: processing,
+                                         logger: logger.child("processor"), metrics: ProcessorMetrics(registry: metrics))
+        self.processor = processor
         self.ingest = WebhookIngest(
             verifier: SignatureVerifier(secrets: config.appSecrets),
             limiter: RateLimiter(limit: config.webhookRateLimit.max, windowSeconds: config.webhookRateLimit.windowSeconds),
             deduplicator: Deduplicator(), inbox: WebhookInbox(database: database),
-            metrics: IngestMetrics(registry: metrics))
+            metrics: IngestMetrics(registry: metrics), onStored: { processor.wake() })
         let serverMetrics = HTTPServerMetrics(registry: metrics)
         var routes = RouterBuilder(defaultBodyLimit: config.http.limits.maxBodyBytes)
         routes.use(RequestLog.middleware(logger: logger.child("http")))
@@ -75,6 +82,7 @@ final class Application: Sendable {
     @discardableResult
     func start() throws -> Int {
         let port = try server.start()
+        processor.start()
         maintenance.start()
         logger.info("listening", ["host": config.host, "port": String(port), "data_dir": config.dataDirectory,
                                   "event_loops": String(config.http.loopCount)])
@@ -85,6 +93,7 @@ final class Application: Sendable {
     func stop() async {
         logger.info("shutting down", ["grace_seconds": String(config.shutdownGraceSeconds)])
         await server.shutdown()
+        await processor.stop()
         await maintenance.stop()
         await database.close()
         lock.release()

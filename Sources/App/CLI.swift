@@ -7,6 +7,7 @@ enum Command: Equatable {
     case migrate
     case backup(path: String)
     case restore(path: String)
+    case replay(ReplayArgument)
 
     /// Parses the arguments after the program name.
     static func parse(_ args: [String]) -> Result<Command, CLIError> {
@@ -24,8 +25,42 @@ enum Command: Equatable {
         case "restore":
             guard rest.count == 1, !rest[0].isEmpty else { return .failure(CLIError("usage: wasla restore PATH")) }
             return .success(.restore(path: rest[0]))
+        case "replay":
+            guard rest.count >= 1 else { return .failure(CLIError(replayUsage)) }
+            switch rest[0] {
+            case "--failed" where rest.count == 1: return .success(.replay(.failed))
+            case "--unrouted" where rest.count == 1: return .success(.replay(.unrouted))
+            case "--event" where rest.count == 2: return .success(.replay(.event(rest[1])))
+            case "--since" where rest.count == 2:
+                guard let millis = parseTime(rest[1]) else {
+                    return .failure(CLIError("--since takes an ISO-8601 date or time (2026-11-24, 2026-11-24T10:00:00Z) or Unix seconds"))
+                }
+                return .success(.replay(.since(millis)))
+            default: return .failure(CLIError(replayUsage))
+            }
         default: return .failure(CLIError("unknown command '\(first)'"))
         }
+    }
+
+    static let replayUsage = "usage: wasla replay --event ID | --failed | --unrouted | --since TIME"
+
+    /// `2026-11-24`, `2026-11-24T10:00:00Z` (UTC) or Unix seconds, as Unix milliseconds.
+    static func parseTime(_ s: String) -> Int64? {
+        if let seconds = Int64(s) { return seconds * 1000 }
+        let parts = s.split(whereSeparator: { "-T:Z".contains($0) }).map { Int($0) }
+        guard parts.count == 3 || parts.count == 6, parts.allSatisfy({ $0 != nil }) else { return nil }
+        let v = parts.map { $0 ?? 0 }
+        guard (1...12).contains(v[1]), (1...31).contains(v[2]) else { return nil }
+        // Days from civil (Howard Hinnant), the inverse of ISO8601.civil.
+        let y = v[1] <= 2 ? v[0] - 1 : v[0]
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = (v[1] + 9) % 12
+        let doy = (153 * mp + 2) / 5 + v[2] - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = Int64(era * 146_097 + doe - 719_468)
+        let secondsOfDay = parts.count == 6 ? Int64(v[3] * 3600 + v[4] * 60 + v[5]) : 0
+        return (days * 86_400 + secondsOfDay) * 1000
     }
 
     static let usage = """
@@ -38,6 +73,8 @@ enum Command: Equatable {
           migrate        Apply pending database migrations, then exit.
           backup PATH    Write a consistent snapshot of the live database to PATH (a new file).
           restore PATH   Replace the database with the backup at PATH (refused while a server runs).
+          replay --event ID | --failed | --unrouted | --since TIME
+                         Process stored webhook events again (idempotent: nothing is duplicated).
           doctor         Print the effective configuration (secrets masked) and what each feature lacks.
           version        Print the version.
           help           Show this text.
@@ -45,6 +82,14 @@ enum Command: Equatable {
         Configuration comes from the environment and an optional .env file in the working
         directory (the environment wins). See docs/configuration.md.
         """
+}
+
+/// What `wasla replay` selects (mirrors `ReplaySelection` without importing the domain module here).
+enum ReplayArgument: Equatable {
+    case event(String)
+    case failed
+    case unrouted
+    case since(Int64)
 }
 
 struct CLIError: Error, Equatable {

@@ -34,6 +34,7 @@ extension Config {
             default: nil
             }
         }
+        c.conversationIdleHours = reader.int("CONVERSATION_IDLE_HOURS", default: c.conversationIdleHours, range: 1...8760)
         c.whatsappGraphURL = reader.url("WHATSAPP_GRAPH_URL") ?? c.whatsappGraphURL
 
         c.sessionSecret = reader.string("SESSION_SECRET")

@@ -37,6 +37,8 @@ struct Config: Sendable {
     var whatsappAdditionalAppSecrets: [String] = []
     /// Register numbers Wasla does not know under the default project when they first post.
     var autoRegisterNumbers = true
+    /// An open conversation idle this long is ended; the next message opens a new one.
+    var conversationIdleHours = 24
     var whatsappVerifyToken: String?
     var whatsappGraphURL = "https://graph.facebook.com"
 

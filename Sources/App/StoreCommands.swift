@@ -2,7 +2,9 @@
 import Glibc
 #endif
 import Foundation
+import Actors
 import Store
+import Support
 
 /// `wasla migrate`, `wasla backup PATH`, `wasla restore PATH`: each prints one line of outcome.
 enum StoreCommands {
@@ -42,5 +44,57 @@ enum StoreCommands {
         }
         try Backup.restore(from: path, into: config.databasePath)
         return "restored \(config.databasePath) from \(path)" + (kept.isEmpty ? "" : "; the previous database is kept at \(kept)")
+    }
+}
+
+extension StoreCommands {
+    /// Marks the selected events pending. Without a running server, processes them here and reports the
+    /// outcome; with one, its processor picks them up within its poll interval.
+    static func replay(_ config: Config, _ argument: ReplayArgument) async throws -> String {
+        let selection: ReplaySelection = switch argument {
+        case .event(let id): .event(id: id)
+        case .failed: .failed
+        case .unrouted: .unrouted
+        case .since(let millis): .since(millis)
+        }
+        guard FileManager.default.fileExists(atPath: config.databasePath) else {
+            throw StoreError(kind: .cannotOpen, message: "no database at \(config.databasePath) (check DATA_DIR)")
+        }
+        guard let lock = try lockUnlessServing(config) else {
+            let conn = try SQLiteConnection(path: config.databasePath, mode: .readWrite)
+            defer { conn.close() }
+            let n = try selection.markPending(conn)
+            return "marked \(n) event(s) for processing; the running server processes them within a second"
+        }
+        defer { lock.release() }
+        let database = try await Database.open(path: config.databasePath)
+        let marked = try await database.write { try selection.markPending($0) }
+        let defaults = try await database.write { try Seed.ensureDefaults($0) }
+        var options = ProcessingOptions()
+        options.autoRegisterNumbers = config.autoRegisterNumbers
+        options.conversationIdleMillis = Int64(config.conversationIdleHours) * 3_600_000
+        let processor = WebhookProcessor(database: database, defaults: defaults, options: options,
+                                         logger: Logger(label: "replay", sink: LogSink(level: .warn, format: config.logFormat)),
+                                         metrics: ProcessorMetrics())
+        let processed = try await processor.drain()
+        let summary = try await database.read { conn in
+            try conn.query("SELECT processing_status, count(*) FROM webhook_events GROUP BY 1 ORDER BY 1") {
+                "\($0.string(0) ?? "?"): \($0.int(1) ?? 0)"
+            }
+        }
+        await database.close()
+        return "marked \(marked) event(s); processed \(processed); events now \(summary.joined(separator: ", "))"
+    }
+}
+
+extension StoreCommands {
+    /// The data-directory lock, or nil when a running server holds it.
+    static func lockUnlessServing(_ config: Config) throws -> DataDirectoryLock? {
+        do {
+            return try DataDirectoryLock.acquire(directory: config.dataDirectory)
+        } catch {
+            if error.kind == .locked { return nil }
+            throw error
+        }
     }
 }

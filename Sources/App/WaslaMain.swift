@@ -40,6 +40,9 @@ enum WaslaMain {
         case .restore(let path):
             let config = loadConfigOrExit()
             await runStoreCommand { try StoreCommands.restore(config, from: path) }
+        case .replay(let argument):
+            let config = loadConfigOrExit()
+            await runStoreCommand { try await StoreCommands.replay(config, argument) }
         }
     }
 

@@ -5,7 +5,7 @@
 /// Unix milliseconds (`*_at`), except Meta's own `timestamp` fields, kept as Meta's Unix seconds; JSON is TEXT
 /// checked with `json_valid`; booleans are INTEGER 0/1. Tables are STRICT.
 public enum Migrations {
-    public static let all: [String] = [v1]
+    public static let all: [String] = [v1, v2]
 
     static let v1 = """
         -- v1: the schema of spec/original-readme.md translated to SQLite, plus conversations, sessions, api_keys,
@@ -316,5 +316,19 @@ public enum Migrations {
             value TEXT NOT NULL,
             updated_at INTEGER NOT NULL
         ) STRICT, WITHOUT ROWID;
+        """
+
+    static let v2 = """
+        -- v2: what Meta's management webhooks report: template quality, number quality / messaging limit /
+        -- display-name review, WABA account state and limits; and the conversation idle lifecycle.
+        ALTER TABLE templates ADD COLUMN quality_score TEXT;
+        ALTER TABLE whatsapp_numbers ADD COLUMN quality_event TEXT;
+        ALTER TABLE whatsapp_numbers ADD COLUMN messaging_limit TEXT;
+        ALTER TABLE whatsapp_numbers ADD COLUMN name_status TEXT;
+        ALTER TABLE whatsapp_numbers ADD COLUMN requested_verified_name TEXT;
+        ALTER TABLE whatsapp_business_accounts ADD COLUMN account_status TEXT;
+        ALTER TABLE whatsapp_business_accounts ADD COLUMN limits TEXT CHECK (limits IS NULL OR json_valid(limits));
+        ALTER TABLE conversations ADD COLUMN ended_reason TEXT;
+        CREATE INDEX whatsapp_numbers_display ON whatsapp_numbers (display_phone_number);
         """
 }

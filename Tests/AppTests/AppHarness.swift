@@ -15,8 +15,9 @@ final class AppHarness {
     let sink: LogSink
     let signer = SignatureVerifier(secrets: [AppHarness.secret])
 
-    init(_ extra: [String: String] = [:], secret: String? = AppHarness.secret) async throws {
-        directory = try TemporaryDirectory()
+    init(_ extra: [String: String] = [:], secret: String? = AppHarness.secret,
+         directory reuse: TemporaryDirectory? = nil) async throws {
+        directory = try reuse ?? TemporaryDirectory()
         var values = ["HOST": "127.0.0.1", "PORT": "0", "DATA_DIR": directory.path + "/data", "HTTP_EVENT_LOOPS": "2",
                       "WHATSAPP_WEBHOOK_VERIFY_TOKEN": Self.verifyToken]
         if let secret { values["WHATSAPP_APP_SECRET"] = secret }

@@ -199,6 +199,13 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try Command.parse(["backup", "/tmp/b.sqlite"]).get(), .backup(path: "/tmp/b.sqlite"))
         XCTAssertEqual(try Command.parse(["restore", "b.sqlite"]).get(), .restore(path: "b.sqlite"))
         XCTAssertThrowsError(try Command.parse(["backup"]).get())
+        XCTAssertEqual(try Command.parse(["replay", "--failed"]).get(), .replay(.failed))
+        XCTAssertEqual(try Command.parse(["replay", "--event", "abc"]).get(), .replay(.event("abc")))
+        XCTAssertEqual(try Command.parse(["replay", "--since", "2023-11-14T22:13:20Z"]).get(), .replay(.since(1_700_000_000_000)))
+        XCTAssertEqual(try Command.parse(["replay", "--since", "1970-01-02"]).get(), .replay(.since(86_400_000)))
+        XCTAssertEqual(try Command.parse(["replay", "--since", "1700000000"]).get(), .replay(.since(1_700_000_000_000)))
+        XCTAssertThrowsError(try Command.parse(["replay", "--since", "yesterday"]).get())
+        XCTAssertThrowsError(try Command.parse(["replay"]).get())
         XCTAssertThrowsError(try Command.parse(["frobnicate"]).get())
     }
 }

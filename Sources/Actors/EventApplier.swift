@@ -1,0 +1,176 @@
+import Store
+import Support
+
+/// Settings of webhook processing.
+public struct ProcessingOptions: Sendable {
+    /// Register numbers Wasla does not know under the default project (`AUTO_REGISTER_NUMBERS`).
+    public var autoRegisterNumbers = true
+    /// An open conversation idle longer than this is ended (`inactive`) and the next message opens a new one.
+    public var conversationIdleMillis: Int64 = 24 * 3600 * 1000
+
+    public init() {}
+}
+
+/// What applying one event did (tests and metrics read it).
+public struct ApplyReport: Sendable, Equatable {
+    public var messages = 0
+    public var duplicateMessages = 0
+    public var statuses = 0
+    public var contacts = 0
+    public var jobs = 0
+    public var managementUpdates = 0
+    public var unroutedChanges = 0
+    public var registeredNumbers = 0
+
+    public init() {}
+}
+
+/// Applies one parsed webhook event to the data model, inside the caller's transaction. Every step is
+/// idempotent (unique keys, upserts, recomputed statuses), so a batch re-run after a crash duplicates nothing.
+struct EventApplier {
+    struct Route {
+        let numberID: String
+        let projectID: String
+        let workflowID: String
+    }
+
+    let conn: SQLiteConnection
+    let defaults: Seed.Defaults
+    let options: ProcessingOptions
+    let eventID: String
+    let now: Int64
+    var report = ApplyReport()
+
+    mutating func apply(_ payload: MetaPayload) throws {
+        for entry in payload.entries {
+            for change in entry.changes {
+                if change.field == "messages" {
+                    try applyMessages(change.value, wabaID: entry.id)
+                } else {
+                    try applyManagement(change, entry: entry)
+                }
+            }
+        }
+    }
+
+    // MARK: Routing
+
+    /// `value.metadata.phone_number_id` → number → project and workflow; unknown numbers are registered under
+    /// the default project when allowed, else nil (the event is kept as unrouted).
+    mutating func route(phoneNumberID: String, displayPhone: String?, wabaID: String) throws -> Route? {
+        let found = try conn.queryOne("""
+            SELECT id, project_id, workflow_id, whatsapp_business_account_id FROM whatsapp_numbers WHERE phone_number_id = ?
+            """, [phoneNumberID]) { row in (row.string(0) ?? "", row.string(1) ?? "", row.string(2), row.string(3)) }
+        if let (numberID, projectID, workflowID, waba) = found {
+            if waba == nil, !wabaID.isEmpty {
+                let wabaRow = try upsertWABA(wabaID, projectID: projectID)
+                try conn.run("UPDATE whatsapp_numbers SET whatsapp_business_account_id = ?, updated_at = ? WHERE id = ?",
+                             [wabaRow, now, numberID])
+            }
+            return Route(numberID: numberID, projectID: projectID,
+                         workflowID: try workflowID ?? defaultWorkflow(projectID))
+        }
+        guard options.autoRegisterNumbers else { return nil }
+        let numberID = Identifier.uuid()
+        let wabaRow: String? = wabaID.isEmpty ? nil : try upsertWABA(wabaID, projectID: defaults.projectID)
+        try conn.run("""
+            INSERT INTO whatsapp_numbers (id, project_id, whatsapp_business_account_id, phone_number_id,
+                                          display_phone_number, auto_registered, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, 1, ?, ?)
+            """, [numberID, defaults.projectID, wabaRow, phoneNumberID, displayPhone, now, now])
+        report.registeredNumbers += 1
+        return Route(numberID: numberID, projectID: defaults.projectID, workflowID: try defaultWorkflow(defaults.projectID))
+    }
+
+    func upsertWABA(_ wabaID: String, projectID: String) throws -> String {
+        if let id = try conn.queryOne("SELECT id FROM whatsapp_business_accounts WHERE waba_id = ?", [wabaID], { $0.string(0) }) ?? nil {
+            return id
+        }
+        let id = Identifier.uuid()
+        try conn.run("""
+            INSERT INTO whatsapp_business_accounts (id, project_id, waba_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+            """, [id, projectID, wabaID, now, now])
+        return id
+    }
+
+    /// The project's default workflow, created if the project has none (every message needs one).
+    func defaultWorkflow(_ projectID: String) throws -> String {
+        if let id = try conn.queryOne("SELECT id FROM workflows WHERE project_id = ? AND is_default = 1", [projectID], { $0.string(0) }) ?? nil {
+            return id
+        }
+        let id = Identifier.uuid()
+        try conn.run("""
+            INSERT INTO workflows (id, project_id, name, is_default, is_active, ai_enabled, created_at, updated_at)
+            VALUES (?, ?, 'Default workflow', 1, 1, 0, ?, ?)
+            """, [id, projectID, now, now])
+        return id
+    }
+
+    // MARK: Contacts and conversations
+
+    /// Upserts a contact keyed by the business-scoped `user_id` when present, else by `wa_id`
+    /// (meta-webhooks.md §7); returns its id, or nil when neither id is known.
+    mutating func upsertContact(projectID: String, waID: String?, userID: String?, name: String?) throws -> String? {
+        guard waID != nil || userID != nil else { return nil }
+        var existing: String?
+        if let userID {
+            existing = try conn.queryOne("SELECT id FROM contacts WHERE project_id = ? AND user_id = ?",
+                                         [projectID, userID]) { $0.string(0) } ?? nil
+        }
+        if existing == nil, let waID {
+            existing = try conn.queryOne("SELECT id FROM contacts WHERE project_id = ? AND wa_id = ?",
+                                         [projectID, waID]) { $0.string(0) } ?? nil
+        }
+        if let id = existing {
+            try conn.run("""
+                UPDATE contacts SET profile_name = COALESCE(?, profile_name), user_id = COALESCE(user_id, ?),
+                    wa_id = COALESCE(wa_id, CASE WHEN NOT EXISTS (SELECT 1 FROM contacts WHERE project_id = ? AND wa_id = ?)
+                                                 THEN ? END),
+                    phone = COALESCE(phone, ?), updated_at = ?
+                WHERE id = ?
+                """, [name, userID, projectID, waID, waID, waID, now, id])
+            return id
+        }
+        let id = Identifier.uuid()
+        try conn.run("""
+            INSERT INTO contacts (id, project_id, wa_id, user_id, profile_name, phone, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, [id, projectID, waID, userID, name, waID, now, now])
+        report.contacts += 1
+        return id
+    }
+
+    /// The open conversation of (number, contact); one idle past the limit is ended and a new one opened.
+    func openConversation(_ route: Route, contactID: String, at time: Int64) throws -> String {
+        if let (id, last) = try conn.queryOne("""
+            SELECT id, last_message_at FROM conversations WHERE whatsapp_number_id = ? AND contact_id = ? AND status = 'open'
+            """, [route.numberID, contactID], { ($0.string(0) ?? "", $0.int(1)) }) {
+            if let last, time - last > options.conversationIdleMillis {
+                try conn.run("""
+                    UPDATE conversations SET status = 'closed', closed_at = ?, ended_reason = 'inactive', updated_at = ?
+                    WHERE id = ?
+                    """, [time, now, id])
+            } else {
+                return id
+            }
+        }
+        let id = Identifier.uuid()
+        try conn.run("""
+            INSERT INTO conversations (id, project_id, whatsapp_number_id, contact_id, status, created_at, updated_at)
+            VALUES (?, ?, ?, ?, 'open', ?, ?)
+            """, [id, route.projectID, route.numberID, contactID, now, now])
+        return id
+    }
+
+    // MARK: Jobs
+
+    /// Enqueues a side effect for the job queue, once per idempotency key.
+    mutating func enqueueJob(type: String, key: String, projectID: String, payload: JSONValue) throws {
+        let inserted = try conn.run("""
+            INSERT INTO message_jobs (id, type, status, payload, run_at, idempotency_key, project_id, created_at, updated_at)
+            VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+            """, [Identifier.uuid(), type, String(decoding: payload.encoded, as: UTF8.self), now, key, projectID, now, now])
+        report.jobs += inserted
+    }
+}

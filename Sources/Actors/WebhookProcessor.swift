@@ -1,0 +1,177 @@
+import Store
+import Support
+import Synchronization
+
+/// Counters of the slow path, for /metrics.
+public final class ProcessorMetrics: Sendable {
+    public let processed = LabeledCounter("wasla_webhook_processed_total",
+                                          help: "Webhook events processed, by outcome.", labels: ["outcome"])
+    public let messages = Counter("wasla_messages_received_total", help: "Inbound messages stored.")
+    public let statuses = Counter("wasla_message_statuses_total", help: "Status events stored.")
+    /// Receive time of the oldest event still pending, Unix ms (0 when none).
+    let oldestPending = Atomic<Int64>(0)
+
+    public init(registry: MetricsRegistry? = nil) {
+        registry?.register(processed)
+        registry?.register(messages)
+        registry?.register(statuses)
+        registry?.register(CollectedGauge("wasla_webhook_processing_lag_seconds",
+                                          help: "Age of the oldest stored webhook event not processed yet.") { [self] in
+            let oldest = oldestPending.load(ordering: .relaxed)
+            return [([], oldest == 0 ? 0 : Double(max(0, WallClock.nowMillis() - oldest)) / 1000)]
+        })
+    }
+}
+
+/// The slow path: takes stored, pending `webhook_events` in arrival order and, in one transaction per batch,
+/// writes what they mean (numbers, contacts, conversations, messages, statuses, management updates, jobs) and
+/// marks them processed, so a crash re-runs a batch without duplicating anything.
+public actor WebhookProcessor {
+    let database: Database
+    let defaults: Seed.Defaults
+    let options: ProcessingOptions
+    let logger: Logger
+    public nonisolated let metrics: ProcessorMetrics
+    let batchSize: Int
+    let pollMillis: UInt64
+    private let signal = WakeSignal()
+    private let runner = Mutex<Task<Void, Never>?>(nil)
+    private var busy = false
+    private var queued: [CheckedContinuation<Void, Never>] = []
+
+    public init(database: Database, defaults: Seed.Defaults, options: ProcessingOptions, logger: Logger,
+                metrics: ProcessorMetrics, batchSize: Int = 200, pollMillis: UInt64 = 1000) {
+        self.database = database
+        self.defaults = defaults
+        self.options = options
+        self.logger = logger
+        self.metrics = metrics
+        self.batchSize = batchSize
+        self.pollMillis = pollMillis
+    }
+
+    /// Tells the processor new events are stored (called on the webhook fast path).
+    public nonisolated func wake() { signal.signal() }
+
+    public nonisolated func start() {
+        runner.withLock { r in
+            guard r == nil else { return }
+            r = Task { await self.runLoop() }
+        }
+    }
+
+    /// Stops after the batch in progress; unprocessed events stay pending for the next start.
+    public nonisolated func stop() async {
+        let r = runner.withLock { $0.take() }
+        r?.cancel()
+        signal.signal()
+        await r?.value
+    }
+
+    private func runLoop() async {
+        while !Task.isCancelled {
+            var processed = 0
+            do {
+                processed = try await processBatch()
+            } catch {
+                logger.error("webhook processing batch failed; will retry", ["error": "\(error)"])
+            }
+            if processed == 0 && !Task.isCancelled { await signal.wait(timeoutMillis: pollMillis) }
+        }
+    }
+
+    /// Processes up to one batch of pending events; returns how many were taken. Calls never overlap (the
+    /// actor is reentrant across its awaits, so two batches could otherwise read the same pending rows).
+    @discardableResult
+    public func processBatch() async throws -> Int {
+        while busy { await withCheckedContinuation { queued.append($0) } }
+        busy = true
+        defer {
+            busy = false
+            if !queued.isEmpty { queued.removeFirst().resume() }
+        }
+        return try await processOneBatch()
+    }
+
+    /// Processes batches until none is pending (tests, `wasla replay`); returns the number of events taken.
+    public func drain() async throws -> Int {
+        var total = 0
+        while true {
+            let n = try await processBatch()
+            if n == 0 { return total }
+            total += n
+        }
+    }
+
+    private func processOneBatch() async throws -> Int {
+        let limit = batchSize
+        let events = try await database.read { conn in
+            try conn.query("""
+                SELECT seq, id, raw_body FROM webhook_events WHERE processing_status = 'pending' ORDER BY seq LIMIT ?
+                """, [limit]) { row in (row.int(0) ?? 0, row.string(1) ?? "", row.blob(2) ?? []) }
+        }
+        guard !events.isEmpty else {
+            metrics.oldestPending.store(0, ordering: .relaxed)
+            return 0
+        }
+        // Parsing happens here, outside the write transaction; the writer only runs SQL.
+        let parsed = events.map { (seq: $0.0, id: $0.1, payload: MetaPayload.parse($0.2)) }
+        let defaults = self.defaults
+        let options = self.options
+        let outcomes = try await database.write { conn in
+            try Self.applyBatch(parsed, conn: conn, defaults: defaults, options: options)
+        }
+        var total = ApplyReport()
+        for (outcome, report) in outcomes {
+            metrics.processed.increment([outcome])
+            total.messages += report.messages
+            total.statuses += report.statuses
+        }
+        metrics.messages.increment(by: UInt64(total.messages))
+        metrics.statuses.increment(by: UInt64(total.statuses))
+        let oldest = try await database.read { conn in
+            try conn.scalarInt("SELECT MIN(received_at) FROM webhook_events WHERE processing_status = 'pending'")
+        }
+        metrics.oldestPending.store(oldest ?? 0, ordering: .relaxed)
+        return events.count
+    }
+
+    /// Applies each event in its own savepoint inside the batch transaction: one event that fails is marked
+    /// `failed` with its error (visible, replayable) and the others still commit.
+    static func applyBatch(_ events: [(seq: Int64, id: String, payload: Result<MetaPayload, MetaPayload.ParseError>)],
+                           conn: SQLiteConnection, defaults: Seed.Defaults,
+                           options: ProcessingOptions) throws -> [(String, ApplyReport)] {
+        let now = WallClock.nowMillis()
+        var outcomes: [(String, ApplyReport)] = []
+        for event in events {
+            var outcome = "processed"
+            var error: String?
+            var report = ApplyReport()
+            switch event.payload {
+            case .failure(let parseError):
+                outcome = "failed"
+                error = parseError.description
+            case .success(let payload):
+                do {
+                    report = try conn.savepoint { () throws -> ApplyReport in
+                        var applier = EventApplier(conn: conn, defaults: defaults, options: options, eventID: event.id,
+                                                   now: now)
+                        try applier.apply(payload)
+                        return applier.report
+                    }
+                    if report.unroutedChanges > 0 { outcome = "unrouted" }
+                } catch let e {
+                    outcome = "failed"
+                    error = "\(e)"
+                }
+            }
+            try conn.run("""
+                UPDATE webhook_events SET processing_status = ?, processing_error = ?, processed_at = ?,
+                    processing_attempts = processing_attempts + 1
+                WHERE seq = ?
+                """, [outcome, error, now, event.seq])
+            outcomes.append((outcome, report))
+        }
+        return outcomes
+    }
+}

@@ -1,0 +1,113 @@
+@testable import App
+import Actors
+import Foundation
+import Store
+import Support
+import TestSupport
+import XCTest
+
+/// Events stored but not processed survive a restart and are processed exactly once; replays add nothing.
+final class ProcessingRecoveryTests: XCTestCase {
+    func count(_ h: AppHarness, _ sql: String) async throws -> Int64 {
+        try await h.app.database.read { try $0.scalarInt(sql) } ?? -1
+    }
+
+    func testRestartProcessesStoredEventsExactlyOnce() async throws {
+        let first = try await AppHarness()
+        await first.app.processor.stop()  // as if the process died right after the commits
+        let c = try first.client()
+        for i in 0..<20 {
+            XCTAssertEqual(try first.post(Meta.envelope(messages: [Meta.text("wamid.R\(i)", "n\(i)")]), on: c).status, 200)
+        }
+        let pendingBefore = try await count(first, "SELECT count(*) FROM webhook_events WHERE processing_status = 'pending'")
+        XCTAssertEqual(pendingBefore, 20)
+        let dir = first.directory
+        await first.stop()
+
+        let second = try await AppHarness(directory: dir)
+        _ = try await second.app.processor.drain()
+        let messages = try await count(second, "SELECT count(*) FROM messages")
+        XCTAssertEqual(messages, 20)
+        // Replaying everything re-applies idempotently: still exactly one row per wamid.
+        let marked = try await second.app.database.write { try ReplaySelection.since(0).markPending($0) }
+        XCTAssertEqual(marked, 20)
+        _ = try await second.app.processor.drain()
+        let again = try await count(second, "SELECT count(*) FROM messages")
+        XCTAssertEqual(again, 20)
+        let jobs = try await count(second, "SELECT count(*) FROM message_jobs")
+        XCTAssertEqual(jobs, 20, "one workflow job per message, even after a replay")
+        await second.stop()
+    }
+
+    func testUnknownNumberIsUnroutedWhenAutoRegisterIsOffThenReplayed() async throws {
+        let h = try await AppHarness(["AUTO_REGISTER_NUMBERS": "off"])
+        XCTAssertEqual(try h.post(Meta.envelope(messages: [Meta.text("wamid.U1", "hello")])).status, 200,
+                       "an unknown number is still answered 200")
+        _ = try await h.app.processor.drain()
+        let status = try await h.app.database.read { try $0.queryOne("SELECT processing_status FROM webhook_events") { $0.string(0) } ?? nil }
+        XCTAssertEqual(status, "unrouted")
+        let before = try await count(h, "SELECT count(*) FROM messages")
+        XCTAssertEqual(before, 0)
+        // The operator adds the number, then replays the unrouted events.
+        let defaults = h.app.defaults
+        try await h.app.database.write { conn in
+            try conn.run("""
+                INSERT INTO whatsapp_numbers (id, project_id, phone_number_id, created_at, updated_at) VALUES ('n1', ?, ?, 0, 0)
+                """, [defaults.projectID, Meta.phoneNumberID])
+        }
+        let marked = try await h.app.database.write { try ReplaySelection.unrouted.markPending($0) }
+        XCTAssertEqual(marked, 1)
+        _ = try await h.app.processor.drain()
+        let after = try await count(h, "SELECT count(*) FROM messages WHERE whatsapp_number_id = 'n1'")
+        XCTAssertEqual(after, 1)
+        await h.stop()
+    }
+
+    func testProcessingMetricsAndLag() async throws {
+        let h = try await AppHarness()
+        await h.app.processor.stop()
+        XCTAssertEqual(try h.post(Meta.envelope(messages: [Meta.text("wamid.L1", "x")])).status, 200)
+        _ = try await h.app.processor.drain()
+        let text = try h.client().exchange("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").text
+        XCTAssertTrue(text.contains("wasla_webhook_processed_total{outcome=\"processed\"} 1"))
+        XCTAssertTrue(text.contains("wasla_messages_received_total 1"))
+        XCTAssertTrue(text.contains("wasla_webhook_processing_lag_seconds 0"))
+        XCTAssertTrue(text.contains("wasla_webhook_stored_total 1"))
+        await h.stop()
+    }
+
+    func testBackgroundProcessorPicksUpNewEventsWithoutHelp() async throws {
+        let h = try await AppHarness()
+        XCTAssertEqual(try h.post(Meta.envelope(messages: [Meta.text("wamid.BG", "x")])).status, 200)
+        // No explicit drain: the processor was woken by the store. Wait for it with a bounded poll on the data.
+        let deadline = MonotonicClock.nowMillis() + 5000
+        var n: Int64 = 0
+        while MonotonicClock.nowMillis() < deadline {
+            n = try await count(h, "SELECT count(*) FROM messages")
+            if n == 1 { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        XCTAssertEqual(n, 1)
+        await h.stop()
+    }
+}
+
+final class ReplayCommandTests: XCTestCase {
+    func testReplayWithoutServerProcessesInPlaceAndWithServerOnlyMarks() async throws {
+        let h = try await AppHarness()
+        await h.app.processor.stop()
+        XCTAssertEqual(try h.post("not json at all").status, 200)
+        XCTAssertEqual(try h.post(Meta.envelope(messages: [Meta.text("wamid.RP", "x")])).status, 200)
+        let config = h.app.config
+        // A server holds the directory: replay only marks, the server's processor does the work.
+        let marked = try await StoreCommands.replay(config, .failed)
+        XCTAssertTrue(marked.contains("running server"), marked)
+        let dir = h.directory
+        await h.stop()
+        // No server: replay processes here.
+        let result = try await StoreCommands.replay(config, .since(0))
+        XCTAssertTrue(result.contains("marked 2 event(s); processed 2"), result)
+        XCTAssertTrue(result.contains("failed: 1") && result.contains("processed: 1"), result)
+        _ = dir
+    }
+}
