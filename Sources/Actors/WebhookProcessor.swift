@@ -32,7 +32,10 @@ public actor WebhookProcessor {
     let options: ProcessingOptions
     let logger: Logger
     public nonisolated let metrics: ProcessorMetrics
+    /// Events per transaction when no webhook is waiting (catching up fast after a burst).
     let batchSize: Int
+    /// Events per transaction while webhooks are arriving: a webhook commit never waits long behind one.
+    let busyBatchSize: Int
     let pollMillis: UInt64
     private let signal = WakeSignal()
     private let runner = Mutex<Task<Void, Never>?>(nil)
@@ -40,13 +43,15 @@ public actor WebhookProcessor {
     private var queued: [CheckedContinuation<Void, Never>] = []
 
     public init(database: Database, defaults: Seed.Defaults, options: ProcessingOptions, logger: Logger,
-                metrics: ProcessorMetrics, batchSize: Int = 200, pollMillis: UInt64 = 1000) {
+                metrics: ProcessorMetrics, batchSize: Int = 128, busyBatchSize: Int = 16,
+                pollMillis: UInt64 = 1000) {
         self.database = database
         self.defaults = defaults
         self.options = options
         self.logger = logger
         self.metrics = metrics
         self.batchSize = batchSize
+        self.busyBatchSize = busyBatchSize
         self.pollMillis = pollMillis
     }
 
@@ -104,7 +109,7 @@ public actor WebhookProcessor {
     }
 
     private func processOneBatch() async throws -> Int {
-        let limit = batchSize
+        let limit = database.writer.foregroundActive ? busyBatchSize : batchSize
         let events = try await database.read { conn in
             try conn.query("""
                 SELECT seq, id, raw_body FROM webhook_events WHERE processing_status = 'pending' ORDER BY seq LIMIT ?
@@ -118,7 +123,8 @@ public actor WebhookProcessor {
         let parsed = events.map { (seq: $0.0, id: $0.1, payload: MetaPayload.parse($0.2)) }
         let defaults = self.defaults
         let options = self.options
-        let outcomes = try await database.write { conn in
+        // Background priority: webhook commits waiting for their 200 go first (processing catches up after).
+        let outcomes = try await database.write(priority: .background) { conn in
             try Self.applyBatch(parsed, conn: conn, defaults: defaults, options: options)
         }
         var total = ApplyReport()
@@ -130,7 +136,8 @@ public actor WebhookProcessor {
         metrics.messages.increment(by: UInt64(total.messages))
         metrics.statuses.increment(by: UInt64(total.statuses))
         let oldest = try await database.read { conn in
-            try conn.scalarInt("SELECT MIN(received_at) FROM webhook_events WHERE processing_status = 'pending'")
+            // The first pending by seq is the oldest; the (processing_status, seq) index finds it without a scan.
+            try conn.scalarInt("SELECT received_at FROM webhook_events WHERE processing_status = 'pending' ORDER BY seq LIMIT 1")
         }
         metrics.oldestPending.store(oldest ?? 0, ordering: .relaxed)
         return events.count

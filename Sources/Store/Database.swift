@@ -96,8 +96,9 @@ public final class Database: Sendable {
 
     /// A write through the group commit (see `DatabaseWriter.write`).
     @discardableResult
-    public func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
-        try await writer.write(body)
+    public func write<T: Sendable>(priority: DatabaseWriter.Priority = .foreground,
+                                   _ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await writer.write(priority: priority, body)
     }
 
     /// A read on one of the readers, round-robin.

@@ -15,15 +15,43 @@ public actor DatabaseWriter {
     /// Writes waiting for the next transaction. Callers append under this lock without hopping onto the
     /// writer's queue; only the first append after a drain schedules one (one queue hop per batch, not per write).
     private struct Inbox {
+        /// Latency-sensitive writes (a webhook waiting for its 200), group-committed together.
         var pending: [Pending] = []
+        /// Background writes (processing batches): each commits alone. While foreground writes wait, background
+        /// ones get at most `backgroundShare` of the writer's time (measured since the foreground queue was last
+        /// empty), so the slow path never holds back the fast path and is never starved either.
+        var background: [Pending] = []
+        var foregroundNanos: UInt64 = 0
+        var backgroundNanos: UInt64 = 0
+        var lastForegroundAt: UInt64 = 0
         var drainScheduled = false
         var closed = false
     }
+
+    /// Whether a write waits behind latency-sensitive ones.
+    public enum Priority: Sendable {
+        case foreground
+        case background
+    }
+
+    /// Background writes get at most 1 / (1 + this) of the writer's time while foreground writes wait.
+    static let foregroundPerBackground: UInt64 = 3
+    /// The accounting is forgotten once no foreground write has been seen for this long.
+    static let foregroundQuietNanos: UInt64 = 20_000_000
 
     private let executor: QueueExecutor
     private let connection: SQLiteConnection
     private let inbox = Mutex(Inbox())
     private let maxBatch: Int
+
+    /// Writes queued and not yet taken by a transaction (tests wait on it).
+    nonisolated var queuedForTests: Int { inbox.withLock { $0.pending.count + $0.background.count } }
+
+    /// True while latency-sensitive writes arrived recently: background work should come in small pieces.
+    public nonisolated var foregroundActive: Bool {
+        let last = inbox.withLock { $0.pending.isEmpty ? $0.lastForegroundAt : MonotonicClock.nowNanos() }
+        return last != 0 && MonotonicClock.nowNanos() - last < Self.foregroundQuietNanos * 5
+    }
 
     /// What the writer has done since it opened; readable from any thread (for /metrics and benchmarks).
     public nonisolated let stats = WriterStats()
@@ -40,7 +68,8 @@ public actor DatabaseWriter {
     /// Runs `body` inside a write transaction (batched with concurrent writes) and returns its result after the
     /// commit. `body` must not await: a transaction never spans a suspension.
     @discardableResult
-    public nonisolated func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+    public nonisolated func write<T: Sendable>(priority: Priority = .foreground,
+                                               _ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         let outcome = Outcome<T>()
         return try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
             let pending = Pending(
@@ -54,7 +83,10 @@ public actor DatabaseWriter {
                 })
             let (accepted, schedule) = inbox.withLock { st -> (Bool, Bool) in
                 if st.closed { return (false, false) }
-                st.pending.append(pending)
+                switch priority {
+                case .foreground: st.pending.append(pending)
+                case .background: st.background.append(pending)
+                }
                 if st.drainScheduled { return (true, false) }
                 st.drainScheduled = true
                 return (true, true)
@@ -77,24 +109,45 @@ public actor DatabaseWriter {
 
     private func drain() {
         while true {
-            let batch = inbox.withLock { st -> [Pending] in
+            let (batch, isBackground) = inbox.withLock { st -> ([Pending], Bool) in
+                let now = MonotonicClock.nowNanos()
+                if !st.pending.isEmpty {
+                    st.lastForegroundAt = now
+                } else if now - st.lastForegroundAt > Self.foregroundQuietNanos {
+                    // Webhooks have been quiet for a while: forget the accounting, background work runs freely.
+                    st.foregroundNanos = 0
+                    st.backgroundNanos = 0
+                }
+                let backgroundTurn = !st.background.isEmpty
+                    && (st.pending.isEmpty || st.backgroundNanos * Self.foregroundPerBackground < st.foregroundNanos)
+                if backgroundTurn { return ([st.background.removeFirst()], true) }
                 if st.pending.isEmpty {
                     st.drainScheduled = false
-                    return []
+                    return ([], false)
                 }
                 let count = min(maxBatch, st.pending.count)
                 let taken = Array(st.pending.prefix(count))
                 st.pending.removeFirst(count)
-                return taken
+                return (taken, false)
             }
             if batch.isEmpty { return }
-            commit(batch)
+            let started = MonotonicClock.nowNanos()
+            commit(batch, durable: !isBackground)
+            let spent = MonotonicClock.nowNanos() - started
+            inbox.withLock { st in
+                if isBackground { st.backgroundNanos += spent } else { st.foregroundNanos += spent }
+            }
         }
     }
 
-    private func commit(_ batch: [Pending]) {
+    /// - Parameter durable: false for background writes, whose commit skips the fsync (`synchronous=NORMAL`):
+    ///   they only hold rows derived from already-durable data, so a power loss at worst rolls them back and
+    ///   they are derived again. WAL keeps commit order, so a later FULL commit makes them durable as well.
+    private func commit(_ batch: [Pending], durable: Bool = true) {
         var commitError: (any Error)?
         do {
+            if !durable { try connection.run("PRAGMA synchronous = NORMAL") }
+            defer { if !durable { _ = try? connection.run("PRAGMA synchronous = FULL") } }
             // Prepared once and cached: sqlite3_exec would parse these on every batch.
             try connection.run("BEGIN IMMEDIATE")
             for write in batch { write.run(connection) }
@@ -118,8 +171,11 @@ public actor DatabaseWriter {
         inbox.withLock { $0.closed = true }
         while true {
             let batch = inbox.withLock { st -> [Pending] in
-                defer { st.pending.removeAll() }
-                return st.pending
+                defer {
+                    st.pending.removeAll()
+                    st.background.removeAll()
+                }
+                return st.pending + st.background
             }
             if batch.isEmpty { break }
             commit(batch)
