@@ -115,7 +115,8 @@ public struct HTTPRequestParser {
         case .head:
             return scanHead()
         case .awaitingBodyDecision:
-            preconditionFailure("beginBody(limit:) must follow .head")
+            // A caller bug (beginBody(limit:) must follow .head), never client input: refuse, do not trap.
+            return fail(.internalServerError, "request body read before its limit was set")
         case .fixedBody, .chunkSize, .chunkData, .chunkDataEnd, .trailer:
             return continueBody()
         }
