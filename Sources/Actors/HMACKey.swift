@@ -1,4 +1,5 @@
 import CCrypto
+import Support
 import Synchronization
 
 /// HMAC-SHA256 under one key, with keyed OpenSSL contexts reused across messages (`EVP_MAC_init(ctx, NULL…)`
@@ -77,23 +78,7 @@ public enum CryptoBytes {
     }
 
     /// Decodes lowercase or uppercase hex; nil on an odd length or a non-hex digit.
-    public static func hexDecode<C: Collection>(_ hex: C) -> [UInt8]? where C.Element == UInt8 {
-        guard hex.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(hex.count / 2)
-        var high: UInt8 = 0
-        for (i, c) in hex.enumerated() {
-            let v: UInt8
-            switch c {
-            case 0x30...0x39: v = c - 0x30
-            case 0x61...0x66: v = c - 0x61 + 10
-            case 0x41...0x46: v = c - 0x41 + 10
-            default: return nil
-            }
-            if i % 2 == 0 { high = v } else { out.append(high << 4 | v) }
-        }
-        return out
-    }
+    public static func hexDecode<C: Collection>(_ hex: C) -> [UInt8]? where C.Element == UInt8 { Hex.decode(hex) }
 
     /// Random bytes from OpenSSL's CSPRNG.
     public static func random(_ count: Int) -> [UInt8] {

@@ -1,4 +1,5 @@
 import CCrypto
+import Support
 
 /// Checks Meta's `X-Hub-Signature-256: sha256=<64 hex>` over the raw body against every configured app
 /// secret (one install may serve several Meta apps; a second secret allows rotation). The header must carry
@@ -38,8 +39,8 @@ public final class SignatureVerifier: Sendable {
                 let expected = buf.baseAddress!
                 let computed = expected + 32
                 for i in 0..<32 {
-                    guard let hi = Self.hexValue(h[prefix.count + 2 * i]),
-                          let lo = Self.hexValue(h[prefix.count + 2 * i + 1]) else { return .malformed }
+                    guard let hi = Hex.value(h[prefix.count + 2 * i]),
+                          let lo = Hex.value(h[prefix.count + 2 * i + 1]) else { return .malformed }
                     expected[i] = hi << 4 | lo
                 }
                 return body.withUnsafeBytes { raw -> Outcome in
@@ -54,26 +55,9 @@ public final class SignatureVerifier: Sendable {
         }
     }
 
-    @inline(__always)
-    static func hexValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 0x30...0x39: return c - 0x30
-        case 0x61...0x66: return c - 0x61 + 10
-        case 0x41...0x46: return c - 0x41 + 10
-        default: return nil
-        }
-    }
-
     /// The header value Meta would send for `body` under the first secret (tests, load generation).
     public func sign(_ body: [UInt8]) -> String? {
         guard let mac = keys.first?.mac(body) else { return nil }
-        return "sha256=" + hex(mac)
-    }
-
-    private func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
-        return String(decoding: out, as: UTF8.self)
+        return "sha256=" + Hex.encode(mac)
     }
 }

@@ -51,10 +51,7 @@ final class Application: Sendable {
         self.readiness = Readiness(database: database, dataDirectory: config.dataDirectory)
         self.maintenance = Maintenance(database: database, logger: logger.child("store"))
         StoreMetrics.register(database: database, in: metrics)
-        var processing = ProcessingOptions()
-        processing.autoRegisterNumbers = config.autoRegisterNumbers
-        processing.conversationIdleMillis = Int64(config.conversationIdleHours) * 3_600_000
-        let processor = WebhookProcessor(database: database, defaults: defaults, options: processing,
+        let processor = WebhookProcessor(database: database, defaults: defaults, options: config.processingOptions,
                                          logger: logger.child("processor"), metrics: ProcessorMetrics(registry: metrics))
         self.processor = processor
         self.ingest = WebhookIngest(

@@ -1,3 +1,4 @@
+import Actors
 import HTTP
 import Support
 
@@ -79,6 +80,14 @@ struct Config: Sendable {
     /// Every app secret webhook signatures are checked against, current first.
     var appSecrets: [String] {
         [whatsappAppSecret, whatsappAppSecretPrevious].compactMap { $0 } + whatsappAdditionalAppSecrets
+    }
+
+    /// How webhook events are processed.
+    var processingOptions: ProcessingOptions {
+        var o = ProcessingOptions()
+        o.autoRegisterNumbers = autoRegisterNumbers
+        o.conversationIdleMillis = Int64(conversationIdleHours) * 3_600_000
+        return o
     }
 
     /// The path of the SQLite database.

@@ -70,10 +70,7 @@ extension StoreCommands {
         let database = try await Database.open(path: config.databasePath)
         let marked = try await database.write { try selection.markPending($0) }
         let defaults = try await database.write { try Seed.ensureDefaults($0) }
-        var options = ProcessingOptions()
-        options.autoRegisterNumbers = config.autoRegisterNumbers
-        options.conversationIdleMillis = Int64(config.conversationIdleHours) * 3_600_000
-        let processor = WebhookProcessor(database: database, defaults: defaults, options: options,
+        let processor = WebhookProcessor(database: database, defaults: defaults, options: config.processingOptions,
                                          logger: Logger(label: "replay", sink: LogSink(level: .warn, format: config.logFormat)),
                                          metrics: ProcessorMetrics())
         let processed = try await processor.drain()

@@ -1,3 +1,5 @@
+import Support
+
 /// Character classes of RFC 9110 §5.6 and RFC 3986, as lookup tables.
 enum HTTPSyntax {
     /// tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
@@ -36,14 +38,7 @@ enum HTTPSyntax {
     /// field-vchar / SP / HTAB / obs-text: everything but CTLs other than HTAB (RFC 9110 §5.5).
     @inline(__always) static func isFieldValueByte(_ b: UInt8) -> Bool { b >= 0x20 ? b != 0x7F : b == 0x09 }
 
-    @inline(__always) static func hexValue(_ b: UInt8) -> Int? {
-        switch b {
-        case 0x30...0x39: return Int(b - 0x30)
-        case 0x41...0x46: return Int(b - 0x41 + 10)
-        case 0x61...0x66: return Int(b - 0x61 + 10)
-        default: return nil
-        }
-    }
+    @inline(__always) static func hexValue(_ b: UInt8) -> Int? { Hex.value(b).map(Int.init) }
 
     /// Validates a Host value: reg-name, IPv4 or a bracketed IPv6 literal, then an optional `:port`.
     static func isValidHost<C: Collection>(_ bytes: C) -> Bool where C.Element == UInt8 {

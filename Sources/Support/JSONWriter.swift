@@ -59,8 +59,6 @@ public struct JSONWriter: Sendable {
         }
     }
 
-    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
-
     /// Appends `"s"` with the escapes JSON requires (quote, backslash, control characters).
     public static func appendQuoted(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
@@ -73,8 +71,8 @@ public struct JSONWriter: Sendable {
             case 0x09: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
             case 0..<0x20, 0x7F:
                 out.append(contentsOf: Array("\\u00".utf8))
-                out.append(hex[Int(b >> 4)])
-                out.append(hex[Int(b & 0xF)])
+                out.append(Hex.digits[Int(b >> 4)])
+                out.append(Hex.digits[Int(b & 0xF)])
             default: out.append(b)
             }
         }
