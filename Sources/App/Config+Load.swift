@@ -73,6 +73,9 @@ extension Config {
         c.http = reader.httpConfiguration(host: c.host, port: c.port)
         c.webhookMaxBodyBytes = reader.int("WEBHOOK_MAX_BODY_BYTES", default: c.webhookMaxBodyBytes,
                                            range: 1024...(64 * 1024 * 1024))
+        if reader.string("HTTP_FD_RESERVE") != nil {
+            c.fdReserve = reader.int("HTTP_FD_RESERVE", default: 0, range: 0...1_000_000)
+        }
         c.shutdownGraceSeconds = reader.int("SHUTDOWN_GRACE_SEC", default: c.shutdownGraceSeconds, range: 0...3600)
         c.http.shutdownGraceMillis = UInt64(c.shutdownGraceSeconds) * 1000
 

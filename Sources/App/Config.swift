@@ -27,6 +27,8 @@ struct Config: Sendable {
     /// Body limit of the webhook routes (Meta sends at most 3 MB).
     var webhookMaxBodyBytes = 4 * 1024 * 1024
     var shutdownGraceSeconds = 10
+    /// Descriptors kept free for SQLite, files and outbound calls; nil picks an eighth of the limit (≥ 32).
+    var fdReserve: Int?
 
     // WhatsApp / Meta
     var whatsappAccessToken: String?

@@ -74,13 +74,20 @@ enum WaslaMain {
         }
     }
 
-    static func serve(_ config: Config) async {
+    static func serve(_ configuration: Config) async {
+        var config = configuration
         let limit = wasla_raise_nofile_limit()
         let sink = LogSink(level: config.logLevel, format: config.logFormat)
         let logger = Logger(label: "wasla", sink: sink)
-        if limit > 0 && limit < config.http.maxConnections + 256 {
-            logger.warn("file descriptor limit is below HTTP_MAX_CONNECTIONS + reserve",
-                        ["nofile": String(limit), "max_connections": String(config.http.maxConnections)])
+        if limit > 0 {
+            // Connections may not take the descriptors SQLite, media files and outbound calls need.
+            let reserve = config.fdReserve ?? max(32, limit / 8)
+            let cap = max(1, limit - reserve)
+            if cap < config.http.maxConnections {
+                logger.warn("connection cap lowered to fit the file descriptor limit",
+                            ["nofile": String(limit), "reserve": String(reserve), "max_connections": String(cap)])
+                config.http.maxConnections = cap
+            }
         }
         for feature in config.features where !feature.enabled && feature.warnWhenOff {
             logger.warn(feature.note, ["feature": feature.name])

@@ -189,15 +189,19 @@ public final class HTTPServer: Sendable {
                         logger.error("out of file descriptors: shedding connections",
                                      ["open_connections": String(openCount.load(ordering: .relaxed))])
                     }
+                    // The kernel answers EMFILE before looking at the backlog, so EMFILE does not mean a
+                    // connection is waiting. Shed one if there is one; otherwise (or with no spare to give back)
+                    // wait for the listener or 100 ms instead of retrying at once, which would spin a core.
+                    var shed = false
                     if spare >= 0 {
                         close(spare)
-                        Socket.acceptAndDrop(fd)
+                        shed = Socket.acceptAndDrop(fd)
                         spare = Glibc.open("/dev/null", O_RDONLY | O_CLOEXEC)
-                    } else {
-                        // No spare to give back: back off instead of spinning on EMFILE.
+                    }
+                    if !shed {
                         let r = await loop.wait(.read, fd: fd, generation: generation, deadline: now + 100, idle: true)
                         if r == .shutdown { break accepting }
-                        spare = Glibc.open("/dev/null", O_RDONLY | O_CLOEXEC)
+                        if spare < 0 { spare = Glibc.open("/dev/null", O_RDONLY | O_CLOEXEC) }
                     }
                 case .failed(let e):
                     logger.error("accept failed", ["errno": String(e)])

@@ -134,8 +134,11 @@ enum Socket {
     }
 
     /// Accepts one pending connection and closes it at once (used to shed load when out of descriptors).
-    static func acceptAndDrop(_ listener: Int32) {
+    /// Returns false when none was pending.
+    static func acceptAndDrop(_ listener: Int32) -> Bool {
         let fd = wasla_accept4(listener, nil, nil)
-        if fd >= 0 { close(fd) }
+        guard fd >= 0 else { return false }
+        close(fd)
+        return true
     }
 }
