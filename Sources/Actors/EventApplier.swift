@@ -25,6 +25,11 @@ public struct ApplyReport: Sendable, Equatable {
     public init() {}
 }
 
+/// Number routes looked up during one processing batch.
+final class RouteCache {
+    var routes: [String: EventApplier.Route] = [:]
+}
+
 /// Applies one parsed webhook event to the data model, inside the caller's transaction. Every step is
 /// idempotent (unique keys, upserts, recomputed statuses), so a batch re-run after a crash duplicates nothing.
 struct EventApplier {
@@ -40,6 +45,8 @@ struct EventApplier {
     let eventID: String
     let now: Int64
     var report = ApplyReport()
+    /// Routes resolved earlier in the same batch (one transaction, so they cannot go stale meanwhile).
+    let routes: RouteCache
 
     mutating func apply(_ payload: MetaPayload) throws {
         for entry in payload.entries {
@@ -58,6 +65,13 @@ struct EventApplier {
     /// `value.metadata.phone_number_id` → number → project and workflow; unknown numbers are registered under
     /// the default project when allowed, else nil (the event is kept as unrouted).
     mutating func route(phoneNumberID: String, displayPhone: String?, wabaID: String) throws -> Route? {
+        if let cached = routes.routes[phoneNumberID] { return cached }
+        let route = try resolveRoute(phoneNumberID: phoneNumberID, displayPhone: displayPhone, wabaID: wabaID)
+        if let route { routes.routes[phoneNumberID] = route }
+        return route
+    }
+
+    mutating func resolveRoute(phoneNumberID: String, displayPhone: String?, wabaID: String) throws -> Route? {
         let found = try conn.queryOne("""
             SELECT id, project_id, workflow_id, whatsapp_business_account_id FROM whatsapp_numbers WHERE phone_number_id = ?
             """, [phoneNumberID]) { row in (row.string(0) ?? "", row.string(1) ?? "", row.string(2), row.string(3)) }
@@ -122,6 +136,7 @@ struct EventApplier {
                                          [projectID, waID]) { $0.string(0) } ?? nil
         }
         if let id = existing {
+            if try !contactNeedsUpdate(id, waID: waID, userID: userID, name: name) { return id }
             try conn.run("""
                 UPDATE contacts SET profile_name = COALESCE(?, profile_name), user_id = COALESCE(user_id, ?),
                     wa_id = COALESCE(wa_id, CASE WHEN NOT EXISTS (SELECT 1 FROM contacts WHERE project_id = ? AND wa_id = ?)
@@ -138,6 +153,17 @@ struct EventApplier {
             """, [id, projectID, waID, userID, name, waID, now, now])
         report.contacts += 1
         return id
+    }
+
+    /// Whether an upsert would change the stored contact (most messages come from known, unchanged contacts).
+    func contactNeedsUpdate(_ id: String, waID: String?, userID: String?, name: String?) throws -> Bool {
+        guard let (storedName, storedUser, storedWa) = try conn.queryOne(
+            "SELECT profile_name, user_id, wa_id FROM contacts WHERE id = ?", [id],
+            { ($0.string(0), $0.string(1), $0.string(2)) }) else { return true }
+        if let name, name != storedName { return true }
+        if userID != nil && storedUser == nil { return true }
+        if waID != nil && storedWa == nil { return true }
+        return false
     }
 
     /// The open conversation of (number, contact); one idle past the limit is ended and a new one opened.

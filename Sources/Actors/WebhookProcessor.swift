@@ -150,6 +150,7 @@ public actor WebhookProcessor {
                            options: ProcessingOptions) throws -> [(String, ApplyReport)] {
         let now = WallClock.nowMillis()
         var outcomes: [(String, ApplyReport)] = []
+        let routes = RouteCache()
         for event in events {
             var outcome = "processed"
             var error: String?
@@ -162,7 +163,7 @@ public actor WebhookProcessor {
                 do {
                     report = try conn.savepoint { () throws -> ApplyReport in
                         var applier = EventApplier(conn: conn, defaults: defaults, options: options, eventID: event.id,
-                                                   now: now)
+                                                   now: now, routes: routes)
                         try applier.apply(payload)
                         return applier.report
                     }
@@ -170,6 +171,7 @@ public actor WebhookProcessor {
                 } catch let e {
                     outcome = "failed"
                     error = "\(e)"
+                    routes.routes.removeAll()  // its savepoint rolled back: routes it created are gone
                 }
             }
             try conn.run("""
