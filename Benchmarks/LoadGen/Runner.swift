@@ -18,9 +18,9 @@ final class Results: Sendable {
 
 /// What one thread needs.
 final class Job: Sendable {
-    let index: Int, connections: Int, results: Results, options: Options, deadline: UInt64
-    init(_ i: Int, _ c: Int, _ r: Results, _ o: Options, _ d: UInt64) {
-        index = i; connections = c; results = r; options = o; deadline = d
+    let index: Int, connections: Int, results: Results, options: Options, deadline: UInt64, source: RequestSource
+    init(_ i: Int, _ c: Int, _ r: Results, _ o: Options, _ d: UInt64, _ s: RequestSource) {
+        index = i; connections = c; results = r; options = o; deadline = d; source = s
     }
 }
 
@@ -30,9 +30,8 @@ func spawn(_ job: Job) -> pthread_t {
     var tid = pthread_t()
     pthread_create(&tid, nil, { arg in
         let job = Unmanaged<Job>.fromOpaque(arg!).takeRetainedValue()
-        let source = RequestSource(options: job.options, thread: job.index)
         job.results.slots[job.index].result = runThread(job.options, connections: job.connections,
-                                                        source: source, until: job.deadline)
+                                                        source: job.source, until: job.deadline)
         return nil
     }, box.toOpaque())
     return tid

@@ -22,6 +22,8 @@ struct Options: Sendable {
     var label = "target"
     /// Webhook mode: every request is a unique Meta-style body signed with this app secret.
     var webhookSecret: String?
+    /// Webhook mode: unique signed requests prepared per thread before the clock starts (more are made on the fly).
+    var prepared = 150_000
 }
 
 func parseOptions() -> Options {
@@ -42,6 +44,7 @@ func parseOptions() -> Options {
         case "--header": o.headers.append(value)
         case "--label": o.label = value
         case "--webhook-secret": o.webhookSecret = value
+        case "--prepared": o.prepared = Int(value) ?? o.prepared
         case "--body-file":
             if let f = fopen(value, "rb") {
                 var buf = [UInt8](repeating: 0, count: 1 << 16)
@@ -191,13 +194,15 @@ func runThread(_ o: Options, connections: Int, source: RequestSource, until dead
 }
 
 let options = parseOptions()
+let sources = (0..<options.threads).map { RequestSource(options: options, thread: $0) }
+for source in sources { source.prepare(options.prepared) }
 let start = wasla_monotonic_ns()
 let deadline = start + UInt64(options.duration * 1e9)
 let results = Results(options.threads)
 var threads: [pthread_t] = []
 for t in 0..<options.threads {
     let share = options.connections / options.threads + (t < options.connections % options.threads ? 1 : 0)
-    threads.append(spawn(Job(t, share, results, options, deadline)))
+    threads.append(spawn(Job(t, share, results, options, deadline, sources[t])))
 }
 for t in threads { pthread_join(t, nil) }
 let elapsed = Double(wasla_monotonic_ns() - start) / 1e9
@@ -222,8 +227,10 @@ print("\(options.label): \(all.count) requests in \(fmt(elapsed))s over \(option
       + "max \(fmt(pct(1.0), 3)), errors \(errors), non-2xx \(non2xx), 2xx \(twoHundreds)")
 
 /// Produces the bytes of each request: the same request every time, or (webhook mode) a unique Meta-style
-/// body per request with its `X-Hub-Signature-256`. One per thread: its HMAC context is not shared.
-final class RequestSource {
+/// body per request with its `X-Hub-Signature-256`, prepared before the clock starts.
+/// Safety (`@unchecked Sendable`): handed to exactly one load thread, which alone uses it (and its HMAC context).
+final class RequestSource: @unchecked Sendable {
+    var prepared: [[UInt8]] = []
     let fixed: [UInt8]?
     let options: Options
     let thread: Int
@@ -249,8 +256,21 @@ final class RequestSource {
 
     deinit { if let hmac { EVP_MAC_CTX_free(hmac) } }
 
+    /// Makes `count` requests ahead of time, so signing is not part of what is measured.
+    func prepare(_ count: Int) {
+        guard fixed == nil else { return }
+        prepared.reserveCapacity(count)
+        for _ in 0..<count { prepared.append(make()) }
+        prepared.reverse()
+    }
+
     func next() -> [UInt8] {
         if let fixed { return fixed }
+        if let ready = prepared.popLast() { return ready }
+        return make()
+    }
+
+    func make() -> [UInt8] {
         counter += 1
         let wamid = "wamid.BENCH\(thread)x\(counter)x\(wasla_monotonic_ns())"
         let body = Array((#"{"object":"whatsapp_business_account","entry":[{"id":"200000000000002","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550000100","phone_number_id":"100000000000001"},"contacts":[{"profile":{"name":"Bench User"},"wa_id":"15550000001"}],"messages":[{"from":"15550000001","id":""# + wamid + #"","timestamp":"1700000000","type":"text","text":{"body":"Hello from the ingest benchmark, message number "# + String(counter) + #""}}]}}]}]}"#).utf8)
