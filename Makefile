@@ -3,7 +3,7 @@ SWIFT ?= swift
 APT_PACKAGES := libsqlite3-dev libssl-dev libcurl4-openssl-dev
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps build run test bench clean
+.PHONY: deps build run test bench tsan clean
 
 # Installs the Debian packages whose headers are missing (and nothing when all are present).
 deps:
@@ -31,6 +31,12 @@ test: deps
 bench: deps
 	@command -v nginx >/dev/null 2>&1 || { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y nginx-light; }
 	./Benchmarks/run.sh
+
+# The test suite under ThreadSanitizer, in its own build directory (the subprocess crash tests are skipped:
+# they run the separately built binary).
+tsan: deps
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
+	$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --skip CrashRecoveryTests
 
 clean:
 	rm -rf .build

@@ -1,6 +1,5 @@
 import CCrypto
 import Support
-import Synchronization
 
 /// HMAC-SHA256 under one key, with keyed OpenSSL contexts reused across messages (`EVP_MAC_init(ctx, NULL…)`
 /// keeps the key and resets the state: about 2x faster than one-shot `HMAC()` at 1.5 KiB, swift-server-notes §7).
@@ -15,7 +14,7 @@ public final class HMACKey: Sendable {
     }
 
     private let key: [UInt8]
-    private let pool = Mutex<[Context]>([])
+    private let pool = Locked<[Context]>([])
 
     /// Nil when OpenSSL cannot create an HMAC context (never expected with a working libcrypto).
     public init?(secret: [UInt8]) {

@@ -1,4 +1,4 @@
-import Synchronization
+import Support
 
 /// Wakes one waiting task, or makes its next wait return at once; a wait also ends after a timeout (polling
 /// stays the safety net). `signal()` is cheap enough for the webhook fast path: a lock and, rarely, a resume.
@@ -8,7 +8,7 @@ public final class WakeSignal: Sendable {
         var waiter: CheckedContinuation<Void, Never>?
         var generation = 0
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     public init() {}
 

@@ -38,7 +38,7 @@ public actor WebhookProcessor {
     let busyBatchSize: Int
     let pollMillis: UInt64
     private let signal = WakeSignal()
-    private let runner = Mutex<Task<Void, Never>?>(nil)
+    private let runner = Locked<Task<Void, Never>?>(nil)
     private var busy = false
     private var queued: [CheckedContinuation<Void, Never>] = []
 

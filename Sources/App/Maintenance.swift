@@ -1,6 +1,5 @@
 import Store
 import Support
-import Synchronization
 
 /// Background upkeep of the store: a truncating WAL checkpoint every few minutes, so the WAL does not stay
 /// large after bursts (the automatic PASSIVE checkpoint runs every 1000 pages inside commits).
@@ -8,7 +7,7 @@ final class Maintenance: Sendable {
     let database: Database
     let logger: Logger
     let intervalSeconds: Int
-    private let task = Mutex<Task<Void, Never>?>(nil)
+    private let task = Locked<Task<Void, Never>?>(nil)
 
     init(database: Database, logger: Logger, intervalSeconds: Int = 300) {
         self.database = database

@@ -1,7 +1,6 @@
 import Actors
 import HTTP
 import Support
-import Synchronization
 
 /// Meta's webhook endpoints on `/api/webhook` and the aliases `/webhook`, `/webhook/whatsapp`.
 struct WebhookRoutes {
@@ -92,7 +91,7 @@ struct WebhookRoutes {
 
 /// Lets a repeated log line through at most once per interval.
 final class LogGate: Sendable {
-    private let last = Mutex<UInt64>(0)
+    private let last = Locked<UInt64>(0)
     let intervalMillis: UInt64
 
     init(intervalMillis: UInt64) { self.intervalMillis = intervalMillis }

@@ -18,7 +18,7 @@ public enum WaitResult: Sendable, Equatable {
 /// them inline with no thread hop (swift-server-notes.md §3).
 ///
 /// Safety (`@unchecked Sendable`): `slots`, `encoder`, `stopping`, `forcing` and the sweep time are touched only
-/// on the loop's own thread (callers off the loop go through `execute`); the job queue is in a `Mutex`;
+/// on the loop's own thread (callers off the loop go through `execute`); the job queue is in a `Locked`;
 /// `epfd`, `wakeFD` and `index` are immutable after init.
 public final class EventLoop: TaskExecutor, @unchecked Sendable {
     enum Job {
@@ -47,7 +47,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     public let index: Int
     let epfd: Int32
     let wakeFD: Int32
-    private let queue = Mutex(Queue())
+    private let queue = Locked(Queue())
     private let threadID = Atomic<UInt64>(0)
     private var thread: pthread_t?
     var slots: [Slot] = []

@@ -61,9 +61,9 @@ public final class HTTPServer: Sendable {
     let context: Context
     let loops: [EventLoop]
     let logger: Logger
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let openCount = Atomic<Int>(0)
-    private let perIP = Mutex<[String: Int]>([:])
+    private let perIP = Locked<[String: Int]>([:])
 
     public init(configuration: HTTPServerConfiguration, responder: any HTTPResponder, logger: Logger,
                 metrics: HTTPServerMetrics = HTTPServerMetrics()) throws(SocketError) {
@@ -262,9 +262,9 @@ public final class HTTPServer: Sendable {
 
 /// A continuation resumed by whichever of several racers comes first.
 final class ResumeOnce<T: Sendable>: Sendable {
-    private let continuation: Mutex<CheckedContinuation<T, Never>?>
+    private let continuation: Locked<CheckedContinuation<T, Never>?>
 
-    init(_ c: CheckedContinuation<T, Never>) { continuation = Mutex(c) }
+    init(_ c: CheckedContinuation<T, Never>) { continuation = Locked(c) }
 
     func resume(_ value: T) {
         continuation.withLock { $0.take() }?.resume(returning: value)

@@ -1,17 +1,17 @@
 #if canImport(Glibc)
+import Support
 import Glibc
 #endif
-import Synchronization
 
 /// An exclusive `flock` on `DATA_DIR/wasla.lock`, held for the life of a server process: a second server on the
 /// same data directory refuses to start, and `wasla restore` refuses to run while a server holds it.
 /// (The lock is on its own file: closing any other fd on the database files would drop SQLite's locks.)
 public final class DataDirectoryLock: Sendable {
-    private let fd: Mutex<Int32>
+    private let fd: Locked<Int32>
     public let path: String
 
     private init(fd: Int32, path: String) {
-        self.fd = Mutex(fd)
+        self.fd = Locked(fd)
         self.path = path
     }
 

@@ -41,7 +41,7 @@ public actor DatabaseWriter {
 
     private let executor: QueueExecutor
     private let connection: SQLiteConnection
-    private let inbox = Mutex(Inbox())
+    private let inbox = Locked(Inbox())
     private let maxBatch: Int
 
     /// Writes queued and not yet taken by a transaction (tests wait on it).

@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
 
 /// Severity of a log line; `LOG_LEVEL` picks the lowest one written.
 public enum LogLevel: Int, Sendable, Comparable, CaseIterable {
@@ -46,7 +45,7 @@ public final class LogSink: Sendable {
     public let level: LogLevel
     public let format: LogFormat
     private let fd: Int32
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// - Parameters:
     ///   - fd: file descriptor written to (stderr by default).

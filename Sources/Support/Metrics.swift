@@ -50,7 +50,7 @@ public final class LabeledCounter: MetricFamily {
     public let name: String
     public let help: String
     public let labelNames: [String]
-    private let values = Mutex<[[String]: UInt64]>([:])
+    private let values = Locked<[[String]: UInt64]>([:])
 
     public init(_ name: String, help: String, labels: [String]) {
         self.name = name
@@ -79,14 +79,14 @@ public final class Histogram: MetricFamily {
     public let help: String
     public let bounds: [Double]
     private struct State { var buckets: [UInt64]; var sum: Double = 0; var count: UInt64 = 0 }
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     public init(_ name: String, help: String,
                 bounds: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]) {
         self.name = name
         self.help = help
         self.bounds = bounds
-        self.state = Mutex(State(buckets: Array(repeating: 0, count: bounds.count)))
+        self.state = Locked(State(buckets: Array(repeating: 0, count: bounds.count)))
     }
 
     public func observe(_ seconds: Double) {
@@ -139,7 +139,7 @@ public final class CollectedGauge: MetricFamily {
 
 /// Every metric family of the process, rendered for `GET /metrics`.
 public final class MetricsRegistry: Sendable {
-    private let families = Mutex<[any MetricFamily]>([])
+    private let families = Locked<[any MetricFamily]>([])
 
     public init() {}
 

@@ -13,7 +13,7 @@ final class CrashRecoveryTests: XCTestCase {
     static let secret = "crash-test-secret-0123456789"
 
     final class Acked: Sendable {
-        let wamids = Mutex<Set<String>>([])
+        let wamids = Locked<Set<String>>([])
         var count: Int { wamids.withLock { $0.count } }
     }
 

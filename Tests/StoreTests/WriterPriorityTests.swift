@@ -1,14 +1,13 @@
 @testable import Store
 import Dispatch
 import Support
-import Synchronization
 import TestSupport
 import XCTest
 
 /// Order of commits when webhook writes and background writes queue together.
 final class WriterPriorityTests: StoreTestCase {
     final class Order: Sendable {
-        let names = Mutex<[String]>([])
+        let names = Locked<[String]>([])
         func add(_ n: String) { names.withLock { $0.append(n) } }
     }
 

@@ -1,4 +1,4 @@
-import Synchronization
+import Support
 
 /// A one-shot latch for tests: tasks `wait()` until someone calls `open()`. No sleeps.
 public final class Gate: Sendable {
@@ -6,7 +6,7 @@ public final class Gate: Sendable {
         var open = false
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     public init() {}
 
