@@ -103,8 +103,9 @@ public final class Router: HTTPResponder {
         case .found(let route, _):
             return .accept(maxBodyBytes: route.maxBodyBytes ?? defaultBodyLimit)
         case .notFound, .methodNotAllowed, .badPath:
-            // Answered in respond(); a body on an unknown route is not worth reading.
-            return .accept(maxBodyBytes: 0)
+            // Answered in respond(), through the middleware (request id, access log); a body up to the default
+            // limit is read and dropped so the answer is the 404/405, not a 413.
+            return .accept(maxBodyBytes: defaultBodyLimit)
         }
     }
 

@@ -130,6 +130,8 @@ final class ServerTests: XCTestCase {
         let missing = try c.exchange("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
         XCTAssertEqual(missing.status, 404)
         XCTAssertTrue(missing.text.contains("\"not_found\""))
+        let posted = try c.exchange("POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        XCTAssertEqual(posted.status, 404, "a body on an unknown route gets 404, not 413")
         let wrong = try c.exchange("DELETE /hello HTTP/1.1\r\nHost: x\r\n\r\n")
         XCTAssertEqual(wrong.status, 405)
         XCTAssertEqual(wrong.header("allow"), "GET, HEAD")
