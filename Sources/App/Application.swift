@@ -21,6 +21,8 @@ final class Application: Sendable {
     let maintenance: Maintenance
     let ingest: WebhookIngest
     let processor: WebhookProcessor
+    let jobs: JobQueue
+    let worker: JobWorker
     let startedAt = WallClock.nowMillis()
 
     /// Prepares the data directory, takes its lock, opens and migrates the database, seeds the defaults, and
@@ -54,6 +56,12 @@ final class Application: Sendable {
         let processor = WebhookProcessor(database: database, defaults: defaults, options: config.processingOptions,
                                          logger: logger.child("processor"), metrics: ProcessorMetrics(registry: metrics))
         self.processor = processor
+        // Handlers arrive with their features (sending and workflows, media, integrations); a job whose type
+        // has no handler stays pending, visible in /metrics and `wasla jobs list`.
+        let jobs = JobQueue(database: database, handlers: JobHandlers.all(config: config),
+                            metrics: JobMetrics(registry: metrics))
+        self.jobs = jobs
+        self.worker = JobWorker(queue: jobs, concurrency: config.queueConcurrency, logger: logger.child("jobs"))
         self.ingest = WebhookIngest(
             verifier: SignatureVerifier(secrets: config.appSecrets),
             limiter: RateLimiter(limit: config.webhookRateLimit.max, windowSeconds: config.webhookRateLimit.windowSeconds),
@@ -63,6 +71,10 @@ final class Application: Sendable {
         var routes = RouterBuilder(defaultBodyLimit: config.http.limits.maxBodyBytes)
         routes.use(RequestLog.middleware(logger: logger.child("http")))
         HealthRoutes(readiness: readiness, metrics: metrics, startedAt: startedAt, logger: logger.child("http"))
+            .register(in: &routes)
+        QueueRoutes(secret: config.queueSecret, jobs: jobs, concurrency: config.queueConcurrency,
+                    budgetSeconds: config.queueRunBudgetSeconds,
+                    limiter: RateLimiter(limit: config.queueRateLimit.max, windowSeconds: config.queueRateLimit.windowSeconds))
             .register(in: &routes)
         WebhookRoutes(verifyToken: config.whatsappVerifyToken, ingest: ingest, maxBodyBytes: config.webhookMaxBodyBytes,
                       logger: logger.child("webhook")).register(in: &routes)
@@ -80,6 +92,7 @@ final class Application: Sendable {
     func start() throws -> Int {
         let port = try server.start()
         processor.start()
+        if config.queueWorker { worker.start() }
         maintenance.start()
         logger.info("listening", ["host": config.host, "port": String(port), "data_dir": config.dataDirectory,
                                   "event_loops": String(config.http.loopCount)])
@@ -91,6 +104,7 @@ final class Application: Sendable {
         logger.info("shutting down", ["grace_seconds": String(config.shutdownGraceSeconds)])
         await server.shutdown()
         await processor.stop()
+        await worker.stop()
         await maintenance.stop()
         await database.close()
         lock.release()

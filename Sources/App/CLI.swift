@@ -8,6 +8,8 @@ enum Command: Equatable {
     case backup(path: String)
     case restore(path: String)
     case replay(ReplayArgument)
+    case jobsList(state: String?)
+    case jobsRetry(id: String)
 
     /// Parses the arguments after the program name.
     static func parse(_ args: [String]) -> Result<Command, CLIError> {
@@ -25,6 +27,15 @@ enum Command: Equatable {
         case "restore":
             guard rest.count == 1, !rest[0].isEmpty else { return .failure(CLIError("usage: wasla restore PATH")) }
             return .success(.restore(path: rest[0]))
+        case "jobs":
+            let states = ["pending", "running", "done", "failed", "dead"]
+            switch rest.first {
+            case "list" where rest.count == 1: return .success(.jobsList(state: nil))
+            case "list" where rest.count == 3 && rest[1] == "--state" && states.contains(rest[2]):
+                return .success(.jobsList(state: rest[2]))
+            case "retry" where rest.count == 2: return .success(.jobsRetry(id: rest[1]))
+            default: return .failure(CLIError("usage: wasla jobs list [--state pending|running|done|failed|dead] | wasla jobs retry ID"))
+            }
         case "replay":
             guard rest.count >= 1 else { return .failure(CLIError(replayUsage)) }
             switch rest[0] {
@@ -75,6 +86,8 @@ enum Command: Equatable {
           restore PATH   Replace the database with the backup at PATH (refused while a server runs).
           replay --event ID | --failed | --unrouted | --since TIME
                          Process stored webhook events again (idempotent: nothing is duplicated).
+          jobs list [--state S]   List jobs (S: pending, running, done, failed, dead).
+          jobs retry ID  Run a failed or dead job again.
           doctor         Print the effective configuration (secrets masked) and what each feature lacks.
           version        Print the version.
           help           Show this text.

@@ -28,11 +28,7 @@ extension Config {
         c.whatsappAdditionalAppSecrets = reader.list("WHATSAPP_ADDITIONAL_APP_SECRETS")
         c.whatsappVerifyToken = reader.string("WHATSAPP_WEBHOOK_VERIFY_TOKEN")
         c.autoRegisterNumbers = reader.parsed("AUTO_REGISTER_NUMBERS", default: true, expected: "on or off") {
-            switch $0.lowercased() {
-            case "on", "true", "1", "yes": true
-            case "off", "false", "0", "no": false
-            default: nil
-            }
+            Self.onOff($0)
         }
         c.conversationIdleHours = reader.int("CONVERSATION_IDLE_HOURS", default: c.conversationIdleHours, range: 1...8760)
         c.whatsappGraphURL = reader.url("WHATSAPP_GRAPH_URL") ?? c.whatsappGraphURL
@@ -53,6 +49,10 @@ extension Config {
             max: reader.int("QUEUE_RATE_LIMIT_MAX", default: c.queueRateLimit.max, range: 1...10_000_000),
             windowSeconds: reader.int("QUEUE_RATE_LIMIT_WINDOW_SEC", default: c.queueRateLimit.windowSeconds,
                                       range: 1...86_400))
+
+        c.queueWorker = reader.parsed("QUEUE_WORKER", default: true, expected: "on or off") { Self.onOff($0) }
+        c.queueConcurrency = reader.int("QUEUE_CONCURRENCY", default: c.queueConcurrency, range: 1...256)
+        c.queueRunBudgetSeconds = reader.int("QUEUE_RUN_BUDGET_SEC", default: c.queueRunBudgetSeconds, range: 1...600)
 
         c.erpURL = reader.url("ERP_API_URL")
         c.erpKey = reader.string("ERP_API_KEY")
@@ -81,6 +81,14 @@ extension Config {
 
         if !reader.errors.isEmpty { throw ConfigErrors(errors: reader.errors) }
         return c
+    }
+
+    static func onOff(_ v: String) -> Bool? {
+        switch v.lowercased() {
+        case "on", "true", "1", "yes": true
+        case "off", "false", "0", "no": false
+        default: nil
+        }
     }
 
     static func isAPIVersion(_ v: String) -> Bool {

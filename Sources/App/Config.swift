@@ -54,6 +54,11 @@ struct Config: Sendable {
     var queueSecret: String?
     var webhookRateLimit = RateLimitSetting(max: 60_000, windowSeconds: 60)
     var queueRateLimit = RateLimitSetting(max: 30, windowSeconds: 60)
+    /// Run jobs in this process (off: only `POST /api/queue/whatsapp` runs them).
+    var queueWorker = true
+    var queueConcurrency = 4
+    /// How long one `POST /api/queue/whatsapp` may spend running jobs.
+    var queueRunBudgetSeconds = 20
 
     // Integrations (install-wide defaults)
     var erpURL: String?

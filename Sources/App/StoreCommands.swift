@@ -95,3 +95,34 @@ extension StoreCommands {
         }
     }
 }
+
+extension StoreCommands {
+    /// One line per job, newest first (at most 200).
+    static func listJobs(_ config: Config, state: String?) throws -> String {
+        let conn = try SQLiteConnection(path: config.databasePath, mode: .readOnly)
+        defer { conn.close() }
+        let rows = try conn.query("""
+            SELECT id, type, status, attempts, max_attempts, run_at, COALESCE(last_error, '') FROM message_jobs
+            WHERE ? IS NULL OR status = ? ORDER BY created_at DESC LIMIT 200
+            """, [state, state]) { row in
+            let runAt = ISO8601.format(unixMillis: row.int(5) ?? 0)
+            return "\(row.string(0) ?? "")  \(row.string(1) ?? "")  \(row.string(2) ?? "")  "
+                + "attempts \(row.int(3) ?? 0)/\(row.int(4) ?? 0)  run_at \(runAt)  \(String((row.string(6) ?? "").prefix(120)))"
+        }
+        return rows.isEmpty ? "no jobs" + (state.map { " in state \($0)" } ?? "") : rows.joined(separator: "\n")
+    }
+
+    /// Makes a failed or dead job due again with a fresh set of attempts.
+    static func retryJob(_ config: Config, id: String) throws -> String {
+        let conn = try SQLiteConnection(path: config.databasePath, mode: .readWrite)
+        defer { conn.close() }
+        let changed = try conn.run("""
+            UPDATE message_jobs SET status = 'pending', attempts = 0, run_at = ?, lease_until = NULL, updated_at = ?
+            WHERE id = ? AND status IN ('failed', 'dead')
+            """, [WallClock.nowMillis(), WallClock.nowMillis(), id])
+        guard changed == 1 else {
+            throw StoreError(kind: .notFound, message: "no failed or dead job with id \(id)")
+        }
+        return "job \(id) is pending again"
+    }
+}

@@ -40,6 +40,12 @@ enum WaslaMain {
         case .restore(let path):
             let config = loadConfigOrExit()
             await runStoreCommand { try StoreCommands.restore(config, from: path) }
+        case .jobsList(let state):
+            let config = loadConfigOrExit()
+            await runStoreCommand { try StoreCommands.listJobs(config, state: state) }
+        case .jobsRetry(let id):
+            let config = loadConfigOrExit()
+            await runStoreCommand { try StoreCommands.retryJob(config, id: id) }
         case .replay(let argument):
             let config = loadConfigOrExit()
             await runStoreCommand { try await StoreCommands.replay(config, argument) }

@@ -206,6 +206,9 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try Command.parse(["replay", "--since", "1700000000"]).get(), .replay(.since(1_700_000_000_000)))
         XCTAssertThrowsError(try Command.parse(["replay", "--since", "yesterday"]).get())
         XCTAssertThrowsError(try Command.parse(["replay"]).get())
+        XCTAssertEqual(try Command.parse(["jobs", "list", "--state", "dead"]).get(), .jobsList(state: "dead"))
+        XCTAssertEqual(try Command.parse(["jobs", "retry", "j1"]).get(), .jobsRetry(id: "j1"))
+        XCTAssertThrowsError(try Command.parse(["jobs", "list", "--state", "zombie"]).get())
         XCTAssertThrowsError(try Command.parse(["frobnicate"]).get())
     }
 }

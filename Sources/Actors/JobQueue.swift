@@ -1,0 +1,241 @@
+import Store
+import Support
+
+/// A job claimed by a worker: it holds a lease until `leaseUntil`; if the worker dies the lease expires and the
+/// job runs again, so handlers must be idempotent (keyed by `idempotencyKey`).
+public struct ClaimedJob: Sendable {
+    public let id: String
+    public let type: String
+    public let payload: JSONValue
+    /// 1 on the first run.
+    public let attempt: Int
+    public let maxAttempts: Int
+    public let idempotencyKey: String?
+}
+
+/// What a handler reports.
+public enum JobOutcome: Sendable, Equatable {
+    case done
+    /// A transient failure (timeouts, HTTP 429/5xx, Meta's 130429/131056): run again later with backoff.
+    case retry(String)
+    /// A failure a retry cannot fix (invalid parameter, 131047 outside the window, 131026): dead at once.
+    case permanent(String)
+}
+
+public typealias JobHandler = @Sendable (ClaimedJob) async -> JobOutcome
+
+/// Counters of the job queue, for /metrics.
+public final class JobMetrics: Sendable {
+    public let finished = LabeledCounter("wasla_jobs_finished_total", help: "Job runs by type and outcome.",
+                                         labels: ["type", "outcome"])
+    public let duration = Histogram("wasla_job_duration_seconds", help: "Time a job handler ran.")
+    let depth = Locked<[([String], Double)]>([])
+
+    public init(registry: MetricsRegistry? = nil) {
+        registry?.register(finished)
+        registry?.register(duration)
+        registry?.register(CollectedGauge("wasla_jobs", help: "Jobs by type and state (refreshed by the worker).",
+                                          labels: ["type", "state"]) { [depth] in depth.withLock { $0 } })
+    }
+}
+
+/// The job queue over `message_jobs`: states `pending → running → done | failed → dead`. `failed` means
+/// "will run again at `run_at`"; `dead` means a permanent error or attempts exhausted.
+public actor JobQueue {
+    let database: Database
+    let handlers: [String: JobHandler]
+    public nonisolated let metrics: JobMetrics
+    let leaseMillis: Int64
+    let clock: @Sendable () -> Int64
+    /// Backoff before attempt n+1: base · 2^(n-1), capped, with full jitter.
+    let backoffBaseMillis: Int64
+    let backoffCapMillis: Int64
+
+    public init(database: Database, handlers: [String: JobHandler], metrics: JobMetrics, leaseMillis: Int64 = 300_000,
+                backoffBaseMillis: Int64 = 2_000, backoffCapMillis: Int64 = 3_600_000,
+                clock: @escaping @Sendable () -> Int64 = { WallClock.nowMillis() }) {
+        self.database = database
+        self.handlers = handlers
+        self.metrics = metrics
+        self.leaseMillis = leaseMillis
+        self.backoffBaseMillis = backoffBaseMillis
+        self.backoffCapMillis = backoffCapMillis
+        self.clock = clock
+    }
+
+    /// Claims up to `limit` due jobs of the types that have a handler: pending or failed ones whose `run_at`
+    /// has come, and running ones whose lease expired (their worker died).
+    public func claim(limit: Int) async throws -> [ClaimedJob] {
+        let types = Array(handlers.keys)
+        guard !types.isEmpty, limit > 0 else { return [] }
+        let now = clock()
+        let lease = now + leaseMillis
+        let typeList = "[" + types.map { String(decoding: JSONValue.string($0).encoded, as: UTF8.self) }
+            .joined(separator: ",") + "]"
+        return try await database.write { conn in
+            try conn.query("""
+                UPDATE message_jobs SET status = 'running', lease_until = ?, attempts = attempts + 1, updated_at = ?
+                WHERE id IN (
+                    SELECT id FROM message_jobs
+                    WHERE type IN (SELECT value FROM json_each(?))
+                      AND ((status IN ('pending', 'failed') AND run_at <= ?) OR (status = 'running' AND lease_until < ?))
+                    ORDER BY run_at LIMIT ?)
+                RETURNING id, type, payload, attempts, max_attempts, idempotency_key
+                """, [lease, now, typeList, now, now, limit]) { row in
+                ClaimedJob(id: row.string(0) ?? "", type: row.string(1) ?? "",
+                           payload: (try? JSONValue.parse(row.string(2) ?? "null")) ?? .null,
+                           attempt: Int(row.int(3) ?? 1), maxAttempts: Int(row.int(4) ?? 1),
+                           idempotencyKey: row.string(5))
+            }
+        }
+    }
+
+    /// Records a handler's outcome. Returns the state the job is now in.
+    @discardableResult
+    public func finish(_ job: ClaimedJob, _ outcome: JobOutcome) async throws -> String {
+        let now = clock()
+        let state: String
+        var runAt = now
+        var error: String?
+        switch outcome {
+        case .done:
+            state = "done"
+        case .retry(let why):
+            error = why
+            if job.attempt >= job.maxAttempts {
+                state = "dead"
+            } else {
+                state = "failed"
+                runAt = now + backoff(afterAttempt: job.attempt)
+            }
+        case .permanent(let why):
+            error = why
+            state = "dead"
+        }
+        let id = job.id
+        let (runAtValue, errorValue) = (runAt, error)
+        try await database.write { conn in
+            try conn.run("""
+                UPDATE message_jobs SET status = ?, run_at = ?, lease_until = NULL, last_error = COALESCE(?, last_error),
+                    error = CASE WHEN ? = 'dead' THEN ? ELSE error END, updated_at = ?
+                WHERE id = ? AND status = 'running'
+                """, [state, runAtValue, errorValue, state, errorValue, now, id])
+        }
+        metrics.finished.increment([job.type, state])
+        return state
+    }
+
+    func backoff(afterAttempt attempt: Int) -> Int64 {
+        let exponential = backoffBaseMillis << Int64(min(max(attempt - 1, 0), 20))
+        let capped = min(exponential, backoffCapMillis)
+        return Int64.random(in: (capped / 2)...max(capped / 2, capped))  // jitter: half to full
+    }
+
+    /// Claims and runs due jobs, `concurrency` at a time, until none is due or `budgetMillis` is spent.
+    public func runDue(concurrency: Int, budgetMillis: Int64) async throws -> RunSummary {
+        var summary = RunSummary()
+        let deadline = clock() + budgetMillis
+        while clock() < deadline {
+            let jobs = try await claim(limit: concurrency)
+            if jobs.isEmpty { break }
+            let handlers = self.handlers
+            let outcomes = await withTaskGroup(of: (ClaimedJob, JobOutcome, Double).self) { group in
+                for job in jobs {
+                    group.addTask {
+                        let started = MonotonicClock.nowNanos()
+                        let outcome = await handlers[job.type]?(job) ?? .retry("no handler for \(job.type)")
+                        return (job, outcome, Double(MonotonicClock.nowNanos() - started) / 1e9)
+                    }
+                }
+                var out: [(ClaimedJob, JobOutcome, Double)] = []
+                for await r in group { out.append(r) }
+                return out
+            }
+            for (job, outcome, seconds) in outcomes {
+                metrics.duration.observe(seconds)
+                let state = try await finish(job, outcome)
+                summary.processed += 1
+                if state == "done" { summary.succeeded += 1 } else { summary.failed += 1 }
+            }
+        }
+        summary.remaining = try await dueCount()
+        try await refreshDepth()
+        return summary
+    }
+
+    /// Jobs of handled types that are due now.
+    public func dueCount() async throws -> Int {
+        let now = clock()
+        let types = "[" + handlers.keys.map { String(decoding: JSONValue.string($0).encoded, as: UTF8.self) }
+            .joined(separator: ",") + "]"
+        return Int(try await database.read { conn in
+            try conn.scalarInt("""
+                SELECT count(*) FROM message_jobs WHERE type IN (SELECT value FROM json_each(?))
+                  AND ((status IN ('pending', 'failed') AND run_at <= ?) OR (status = 'running' AND lease_until < ?))
+                """, [types, now, now])
+        } ?? 0)
+    }
+
+    /// Recomputes the depth gauge (jobs by type and state).
+    public func refreshDepth() async throws {
+        let rows = try await database.read { conn in
+            try conn.query("SELECT type, status, count(*) FROM message_jobs GROUP BY 1, 2") {
+                ([$0.string(0) ?? "", $0.string(1) ?? ""], Double($0.int(2) ?? 0))
+            }
+        }
+        metrics.depth.withLock { $0 = rows }
+    }
+}
+
+/// What one run of due jobs did (the answer of `POST /api/queue/whatsapp`).
+public struct RunSummary: Sendable, Equatable {
+    public var processed = 0
+    public var succeeded = 0
+    public var failed = 0
+    public var remaining = 0
+}
+
+/// The in-process worker: runs due jobs, then waits for a wake-up or the poll interval.
+public final class JobWorker: Sendable {
+    let queue: JobQueue
+    let concurrency: Int
+    let pollMillis: UInt64
+    let logger: Logger
+    private let signal = WakeSignal()
+    private let runner = Locked<Task<Void, Never>?>(nil)
+
+    public init(queue: JobQueue, concurrency: Int, logger: Logger, pollMillis: UInt64 = 1000) {
+        self.queue = queue
+        self.concurrency = max(1, concurrency)
+        self.logger = logger
+        self.pollMillis = pollMillis
+    }
+
+    /// New jobs are waiting (called after enqueueing).
+    public func wake() { signal.signal() }
+
+    public func start() {
+        runner.withLock { r in
+            guard r == nil else { return }
+            r = Task { [self] in
+                while !Task.isCancelled {
+                    var processed = 0
+                    do {
+                        processed = try await queue.runDue(concurrency: concurrency, budgetMillis: 5_000).processed
+                    } catch {
+                        logger.error("job run failed; will retry", ["error": "\(error)"])
+                    }
+                    if processed == 0 && !Task.isCancelled { await signal.wait(timeoutMillis: pollMillis) }
+                }
+            }
+        }
+    }
+
+    /// Stops after the jobs in progress; leases of anything interrupted expire and the jobs run again.
+    public func stop() async {
+        let r = runner.withLock { $0.take() }
+        r?.cancel()
+        signal.signal()
+        await r?.value
+    }
+}

@@ -1,0 +1,166 @@
+@testable import App
+import Actors
+import Foundation
+import Store
+import Support
+import TestSupport
+import XCTest
+
+/// Queue semantics with an injected clock: leases, retries with backoff, dead-lettering.
+final class JobQueueTests: XCTestCase {
+    final class FakeClock: Sendable {
+        let now = Locked<Int64>(1_000_000)
+        func advance(_ ms: Int64) { now.withLock { $0 += ms } }
+        var read: @Sendable () -> Int64 { { [now] in now.withLock { $0 } } }
+    }
+
+    final class Calls: Sendable {
+        let count = Locked<[String: Int]>([:])
+        func hit(_ key: String) -> Int { count.withLock { $0[key, default: 0] += 1; return $0[key]! } }
+    }
+
+    var directory: TemporaryDirectory!
+    var database: Database!
+    let clock = FakeClock()
+
+    override func setUp() async throws {
+        directory = try TemporaryDirectory()
+        database = try await Database.open(path: directory.path + "/db.sqlite")
+    }
+
+    override func tearDown() async throws {
+        await database.close()
+    }
+
+    func enqueue(_ type: String, key: String, maxAttempts: Int = 3) async throws {
+        let now = clock.read()
+        try await database.write { conn in
+            try conn.run("""
+                INSERT INTO message_jobs (id, type, payload, run_at, max_attempts, idempotency_key, created_at, updated_at)
+                VALUES (?, ?, '{"k":1}', ?, ?, ?, ?, ?)
+                """, [Identifier.uuid(), type, now, maxAttempts, key, now, now])
+        }
+    }
+
+    func state(_ key: String) async throws -> (String, Int64, Int64, String?) {
+        try await database.read { conn in
+            try conn.queryOne("SELECT status, attempts, run_at, last_error FROM message_jobs WHERE idempotency_key = ?", [key]) {
+                ($0.string(0) ?? "", $0.int(1) ?? 0, $0.int(2) ?? 0, $0.string(3))
+            } ?? ("missing", 0, 0, nil)
+        }
+    }
+
+    func queue(_ handlers: [String: JobHandler], leaseMillis: Int64 = 60_000) -> JobQueue {
+        JobQueue(database: database, handlers: handlers, metrics: JobMetrics(), leaseMillis: leaseMillis,
+                 backoffBaseMillis: 1000, backoffCapMillis: 60_000, clock: clock.read)
+    }
+
+    func testRunsDueJobsAndLeavesTypesWithoutHandlers() async throws {
+        try await enqueue("echo", key: "a")
+        try await enqueue("unknown.type", key: "b")
+        let q = queue(["echo": { _ in .done }])
+        let s = try await q.runDue(concurrency: 4, budgetMillis: 1000)
+        XCTAssertEqual([s.processed, s.succeeded, s.failed, s.remaining], [1, 1, 0, 0])
+        let a = try await state("a")
+        XCTAssertEqual(a.0, "done")
+        let b = try await state("b")
+        XCTAssertEqual(b.0, "pending", "a job nobody handles waits")
+        var text = ""
+        q.metrics.finished.render(into: &text)
+        XCTAssertTrue(text.contains(#"wasla_jobs_finished_total{type="echo",outcome="done"} 1"#), text)
+        let registry = MetricsRegistry()
+        let depth = JobMetrics(registry: registry)
+        let q2 = JobQueue(database: database, handlers: [:], metrics: depth, clock: clock.read)
+        try await q2.refreshDepth()
+        let rendered = registry.render()
+        XCTAssertTrue(rendered.contains(#"wasla_jobs{type="unknown.type",state="pending"} 1"#), rendered)
+        XCTAssertTrue(rendered.contains(#"wasla_jobs{type="echo",state="done"} 1"#), rendered)
+    }
+
+    func testRetryBacksOffThenSucceeds() async throws {
+        try await enqueue("flaky", key: "f")
+        let calls = Calls()
+        let q = queue(["flaky": { job in calls.hit("f") == 1 ? .retry("HTTP 503") : .done }])
+        _ = try await q.runDue(concurrency: 1, budgetMillis: 1000)
+        let failed = try await state("f")
+        XCTAssertEqual(failed.0, "failed")
+        XCTAssertEqual(failed.3, "HTTP 503")
+        let delay = failed.2 - clock.read()
+        XCTAssertTrue((500...1000).contains(delay), "backoff with jitter after the first attempt: \(delay) ms")
+        let early = try await q.runDue(concurrency: 1, budgetMillis: 1000)
+        XCTAssertEqual(early.processed, 0, "not due yet")
+        clock.advance(1001)
+        let s = try await q.runDue(concurrency: 1, budgetMillis: 1000)
+        XCTAssertEqual(s.succeeded, 1)
+        let done = try await state("f")
+        XCTAssertEqual(done.0, "done")
+        XCTAssertEqual(done.1, 2)
+    }
+
+    func testAttemptsExhaustedOrPermanentErrorsAreDead() async throws {
+        try await enqueue("always503", key: "x", maxAttempts: 2)
+        try await enqueue("bad", key: "y")
+        let q = queue(["always503": { _ in .retry("HTTP 503") }, "bad": { _ in .permanent("131026 undeliverable") }])
+        _ = try await q.runDue(concurrency: 2, budgetMillis: 1000)
+        let y = try await state("y")
+        XCTAssertEqual(y.0, "dead", "a permanent error is not retried")
+        clock.advance(10_000)
+        _ = try await q.runDue(concurrency: 2, budgetMillis: 1000)
+        let x = try await state("x")
+        XCTAssertEqual(x.0, "dead")
+        XCTAssertEqual(x.1, 2)
+    }
+
+    func testExpiredLeaseRunsTheJobAgainOnce() async throws {
+        try await enqueue("slow", key: "l")
+        let q = queue(["slow": { _ in .done }], leaseMillis: 30_000)
+        // A worker claims the job and dies without reporting.
+        let claimed = try await q.claim(limit: 10)
+        XCTAssertEqual(claimed.count, 1)
+        let second = try await q.claim(limit: 10)
+        XCTAssertEqual(second.count, 0, "leased: nobody else takes it")
+        clock.advance(30_001)
+        let s = try await q.runDue(concurrency: 4, budgetMillis: 1000)
+        XCTAssertEqual(s.succeeded, 1)
+        let l = try await state("l")
+        XCTAssertEqual(l.0, "done")
+        XCTAssertEqual(l.1, 2, "ran once more after the lease expired")
+        let after = try await q.runDue(concurrency: 4, budgetMillis: 1000)
+        XCTAssertEqual(after.processed, 0)
+    }
+
+    func testQueueEndpoint() async throws {
+        let noSecret = try await AppHarness()
+        XCTAssertEqual(try noSecret.client().exchange("POST /api/queue/whatsapp HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").status, 503)
+        await noSecret.stop()
+        let h = try await AppHarness(["QUEUE_SECRET": "queue-secret-1234", "QUEUE_RATE_LIMIT_MAX": "3", "QUEUE_WORKER": "off"])
+        let c = try h.client()
+        XCTAssertEqual(try c.exchange("POST /api/queue/whatsapp HTTP/1.1\r\nHost: x\r\nx-queue-secret: wrong\r\nContent-Length: 0\r\n\r\n").status, 401)
+        let ok = try c.exchange("POST /api/queue/whatsapp HTTP/1.1\r\nHost: x\r\nx-queue-secret: queue-secret-1234\r\nContent-Length: 0\r\n\r\n")
+        XCTAssertEqual(ok.status, 200)
+        let body = try JSONValue.parse(ok.body)
+        XCTAssertEqual(body["processed"]?.intValue, 0)
+        XCTAssertEqual(body["remaining"]?.intValue, 0)
+        _ = try c.exchange("POST /api/queue/whatsapp HTTP/1.1\r\nHost: x\r\nx-queue-secret: queue-secret-1234\r\nContent-Length: 0\r\n\r\n")
+        let limited = try c.exchange("POST /api/queue/whatsapp HTTP/1.1\r\nHost: x\r\nx-queue-secret: queue-secret-1234\r\nContent-Length: 0\r\n\r\n")
+        XCTAssertEqual(limited.status, 429)
+        XCTAssertNotNil(limited.header("retry-after"))
+        await h.stop()
+    }
+
+    func testJobsCommands() async throws {
+        let h = try await AppHarness()
+        try await h.app.database.write { conn in
+            try conn.run("""
+                INSERT INTO message_jobs (id, type, status, payload, run_at, last_error, created_at, updated_at)
+                VALUES ('job-1', 'media.download', 'dead', '{}', 0, '131052 media not downloadable', 0, 0)
+                """)
+        }
+        let config = h.app.config
+        let listed = try StoreCommands.listJobs(config, state: "dead")
+        XCTAssertTrue(listed.contains("job-1") && listed.contains("131052"), listed)
+        XCTAssertEqual(try StoreCommands.retryJob(config, id: "job-1"), "job job-1 is pending again")
+        XCTAssertThrowsError(try StoreCommands.retryJob(config, id: "job-1"), "only failed or dead jobs")
+        await h.stop()
+    }
+}
