@@ -1,0 +1,151 @@
+import CCurl
+import Dispatch
+import Support
+
+/// Where and how the Graph API is called.
+public struct GraphConfiguration: Sendable {
+    /// `WHATSAPP_GRAPH_URL` without a trailing slash (tests point it at a loopback fake).
+    public var baseURL: String
+    /// `WHATSAPP_API_VERSION`, e.g. `v21.0`.
+    public var apiVersion: String
+    public var timeoutMillis = 15_000
+    public var connectTimeoutMillis = 5_000
+    /// Larger answers are cut off and reported as errors (Meta's JSON answers are small).
+    public var maxResponseBytes = 1 << 20
+
+    public init(baseURL: String, apiVersion: String) {
+        self.baseURL = baseURL
+        self.apiVersion = apiVersion
+    }
+}
+
+/// The Graph API over libcurl. Calls block a thread of a private dispatch queue, never the cooperative pool.
+/// Every call has connect and total timeouts, follows no redirect, ignores proxy variables, accepts only
+/// http(s), and sends the token only as `Authorization: Bearer` (never in a URL, which could reach a log).
+public final class GraphClient: Sendable {
+    public let configuration: GraphConfiguration
+    private let queue = DispatchQueue(label: "wasla.graph", attributes: .concurrent)
+    private static let globalInit: CURLcode = curl_global_init(3)  // CURL_GLOBAL_DEFAULT; once, before any handle
+
+    public init(configuration: GraphConfiguration) {
+        self.configuration = configuration
+        _ = Self.globalInit
+    }
+
+    /// `POST /{version}/{path}` with a JSON body; the parsed JSON answer or Meta's error.
+    public func post(_ path: String, token: String, json: [UInt8]) async -> Result<JSONValue, GraphError> {
+        await call(method: "POST", path: path, token: token, body: json)
+    }
+
+    /// `GET /{version}/{path}`.
+    public func get(_ path: String, token: String) async -> Result<JSONValue, GraphError> {
+        await call(method: "GET", path: path, token: token, body: nil)
+    }
+
+    /// Sends one message (`message` in Meta's shape, without `messaging_product`); returns the wamid.
+    public func sendMessage(phoneNumberID: String, token: String, message: [(String, JSONValue)]) async
+        -> Result<String, GraphError> {
+        let body = JSONValue.object([("messaging_product", .string("whatsapp"))] + message)
+        switch await post("\(phoneNumberID)/messages", token: token, json: body.encoded) {
+        case .failure(let e):
+            return .failure(e)
+        case .success(let answer):
+            guard let wamid = answer["messages"]?.arrayValue?.first?["id"]?.stringValue else {
+                return .failure(.transport("the send answer has no messages[0].id"))
+            }
+            return .success(wamid)
+        }
+    }
+
+    /// Marks an inbound message read, optionally showing the typing indicator.
+    public func markRead(phoneNumberID: String, token: String, wamid: String, typing: Bool = false) async
+        -> Result<Void, GraphError> {
+        var fields: [(String, JSONValue)] = [("messaging_product", .string("whatsapp")), ("status", .string("read")),
+                                             ("message_id", .string(wamid))]
+        if typing { fields.append(("typing_indicator", .object([("type", .string("text"))]))) }
+        return await post("\(phoneNumberID)/messages", token: token, json: JSONValue.object(fields).encoded).map { _ in () }
+    }
+
+    private func call(method: String, path: String, token: String, body: [UInt8]?) async -> Result<JSONValue, GraphError> {
+        let url = "\(configuration.baseURL)/\(configuration.apiVersion)/\(path)"
+        let config = configuration
+        let (status, bytes, failure) = await withCheckedContinuation { (c: CheckedContinuation<(Int, [UInt8], String?), Never>) in
+            queue.async {
+                c.resume(returning: CurlCall.perform(method: method, url: url, bearer: token, body: body, config: config))
+            }
+        }
+        if let failure { return .failure(.transport(failure)) }
+        guard (200..<300).contains(status) else { return .failure(GraphError.from(status: status, body: bytes)) }
+        guard let json = try? JSONValue.parse(bytes) else {
+            return .failure(GraphError(httpStatus: status, code: nil, subcode: nil, message: "the answer is not JSON",
+                                       details: nil, fbtraceID: nil))
+        }
+        return .success(json)
+    }
+}
+
+/// One blocking libcurl request. The easy handle, header list and buffer are created and freed here.
+enum CurlCall {
+    /// Collects the response body, refusing more than `limit` bytes.
+    final class Sink {
+        var data: [UInt8] = []
+        let limit: Int
+        var overflow = false
+        init(limit: Int) { self.limit = limit }
+    }
+
+    static func perform(method: String, url: String, bearer: String, body: [UInt8]?,
+                        config: GraphConfiguration) -> (Int, [UInt8], String?) {
+        guard let h = curl_easy_init() else { return (0, [], "curl_easy_init failed") }
+        defer { curl_easy_cleanup(h) }
+        var headers: UnsafeMutablePointer<curl_slist>?
+        headers = curl_slist_append(headers, "Authorization: Bearer \(bearer)")
+        headers = curl_slist_append(headers, "Accept: application/json")
+        if body != nil { headers = curl_slist_append(headers, "Content-Type: application/json") }
+        headers = curl_slist_append(headers, "Expect:")  // no 100-continue round trip on POST
+        defer { curl_slist_free_all(headers) }
+        let sink = Sink(limit: config.maxResponseBytes)
+        let context = Unmanaged.passRetained(sink)
+        defer { context.release() }
+        _ = wasla_curl_set_str(h, CURLOPT_URL, url)
+        _ = wasla_curl_set_long(h, CURLOPT_NOSIGNAL, 1)  // no SIGALRM from resolver timeouts
+        _ = wasla_curl_set_long(h, CURLOPT_TIMEOUT_MS, config.timeoutMillis)
+        _ = wasla_curl_set_long(h, CURLOPT_CONNECTTIMEOUT_MS, config.connectTimeoutMillis)
+        _ = wasla_curl_set_long(h, CURLOPT_FOLLOWLOCATION, 0)
+        _ = wasla_curl_set_str(h, CURLOPT_PROTOCOLS_STR, "http,https")
+        _ = wasla_curl_set_str(h, CURLOPT_PROXY, "")  // an http_proxy variable must not reroute the call
+        _ = wasla_curl_set_slist(h, CURLOPT_HTTPHEADER, headers)
+        _ = wasla_curl_set_write(h, { ptr, size, count, ctx in
+            guard let ptr, let ctx else { return 0 }
+            let sink = Unmanaged<Sink>.fromOpaque(ctx).takeUnretainedValue()
+            let n = size * count
+            if sink.data.count + n > sink.limit {
+                sink.overflow = true
+                return 0  // makes curl stop with CURLE_WRITE_ERROR
+            }
+            ptr.withMemoryRebound(to: UInt8.self, capacity: n) { sink.data.append(contentsOf: UnsafeBufferPointer(start: $0, count: n)) }
+            return n
+        }, context.toOpaque())
+        var rc: CURLcode
+        if let body {
+            _ = wasla_curl_set_str(h, CURLOPT_CUSTOMREQUEST, method)
+            rc = body.withUnsafeBytes { raw in
+                raw.withMemoryRebound(to: CChar.self) { chars in
+                    _ = wasla_curl_set_postfields(h, chars.baseAddress, chars.count)
+                    return curl_easy_perform(h)
+                }
+            }
+        } else {
+            _ = wasla_curl_set_long(h, CURLOPT_HTTPGET, 1)
+            rc = curl_easy_perform(h)
+        }
+        if sink.overflow { return (0, [], "the answer is larger than \(config.maxResponseBytes) bytes") }
+        guard rc == CURLE_OK else {
+            // curl's message names the failure (timeout, refused…) but never the URL's query or the token.
+            return (0, [], "request failed: \(String(cString: curl_easy_strerror(rc)))")
+        }
+        var status = 0
+        _ = wasla_curl_get_long(h, CURLINFO_RESPONSE_CODE, &status)
+        return (status, sink.data, nil)
+    }
+}
