@@ -111,3 +111,34 @@ final class ReplayCommandTests: XCTestCase {
         _ = dir
     }
 }
+
+/// Hostile but validly signed payloads: odd types, missing fields, wrong nesting. Processing must never trap
+/// and every event must end processed, unrouted or failed.
+final class HostilePayloadTests: XCTestCase {
+    func testOddShapesAllReachATerminalStatus() async throws {
+        let h = try await AppHarness()
+        let c = try h.client()
+        let bodies = [
+            #"{"object":"whatsapp_business_account","entry":{"not":"an array"}}"#,
+            #"{"entry":[{"id":12345,"changes":[{"field":"messages","value":{"metadata":{"phone_number_id":100000000000001},"messages":[{"id":7,"type":"text","text":"not an object"}]}}]}]}"#,
+            #"{"entry":[{"changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"PN"},"messages":[{"id":"","type":"image","image":{"id":""}},{"id":"w1","type":"image","image":{"id":null}},{"id":"w2"}],"statuses":[{"id":"","status":"read"},{"status":"sent"},{"id":"x","status":""}],"contacts":[{"wa_id":""},{}]}}]}]}"#,
+            #"{"entry":[{"changes":[{"field":"messages","value":null},{"field":null},{}]},null,[],"x"]}"#,
+            #"{"entry":[{"changes":[{"field":"user_preferences","value":{"user_preferences":[{"value":"stop"},{"wa_id":"1","category":"marketing_messages","value":"explode"}]}}]}]}"#,
+            #"{"entry":[{"changes":[{"field":"message_template_status_update","value":{"event":["APPROVED"],"message_template_id":{"id":1}}}]}]}"#,
+            #"[]"#, #"null"#, #""just a string""#, #"{"entry":[]}"#,
+            #"{"entry":[{"changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"PN2"},"messages":[{"id":"w3","from":"1","type":"edit","edit":{"original_message_id":"nope","message":{"type":"video"}}},{"id":"w4","from":"1","type":"revoke","revoke":{}},{"id":"w5","from":"1","type":"reaction","reaction":{"emoji":5}},{"id":"w6","from":"1","type":"location","location":{"latitude":"north"}}]}}]}]}"#,
+        ]
+        for body in bodies { XCTAssertEqual(try h.post(body, on: c).status, 200) }
+        _ = try await h.app.processor.drain()
+        let statuses = try await h.app.database.read { conn in
+            try conn.query("SELECT processing_status, count(*) FROM webhook_events GROUP BY 1") { ($0.string(0) ?? "", $0.int(1) ?? 0) }
+        }
+        let total = statuses.reduce(0) { $0 + $1.1 }
+        XCTAssertEqual(total, Int64(bodies.count))
+        XCTAssertFalse(statuses.contains { $0.0 == "pending" }, "\(statuses)")
+        // The well-formed parts of odd bodies were still applied.
+        let w4 = try await h.app.database.read { try $0.scalarInt("SELECT count(*) FROM messages WHERE whatsapp_message_id IN ('w1','w2','w3','w4','w5','w6')") }
+        XCTAssertEqual(w4, 6)
+        await h.stop()
+    }
+}
