@@ -3,9 +3,6 @@ import Support
 
 // `value.statuses[]` (meta-webhooks.md §6): an append-only history, and a current status that only moves forward.
 extension EventApplier {
-    /// Order of delivery states; `failed` is handled apart.
-    static let rank: [String: Int] = ["sent": 1, "delivered": 2, "read": 3, "played": 4]
-
     mutating func applyStatus(_ status: JSONValue) throws {
         guard let wamid = MetaValue.nonEmpty(status["id"]), let state = status["status"]?.stringValue, !state.isEmpty
         else { return }
@@ -25,9 +22,20 @@ extension EventApplier {
         try refreshStatus(wamid)
     }
 
-    /// Recomputes a message's current status from its whole history, so arrival order never matters:
-    /// the highest of sent < delivered < read < played; `failed` only if nothing reached `delivered`.
     func refreshStatus(_ wamid: String) throws {
+        try MessageStatusRules.refresh(conn, wamid: wamid, now: now)
+    }
+}
+
+/// How a message's current status follows from its status history (meta-webhooks.md §6). Used when a status
+/// arrives and when a message row appears (inbound, or an outbound send whose statuses came first).
+public enum MessageStatusRules {
+    /// Order of delivery states; `failed` is handled apart.
+    static let rank: [String: Int] = ["sent": 1, "delivered": 2, "read": 3, "played": 4]
+
+    /// Recomputes the status from the whole history, so arrival order never matters: the highest of
+    /// sent < delivered < read < played; `failed` only if nothing reached `delivered`.
+    public static func refresh(_ conn: SQLiteConnection, wamid: String, now: Int64) throws {
         let history = try conn.query("SELECT status, metadata FROM message_statuses WHERE whatsapp_message_id = ?",
                                      [wamid]) { ($0.string(0) ?? "", $0.string(1)) }
         guard !history.isEmpty else { return }
@@ -37,7 +45,7 @@ extension EventApplier {
         for (state, metadata) in history {
             if state == "failed" {
                 failure = metadata
-            } else if let r = Self.rank[state], r > bestRank {
+            } else if let r = rank[state], r > bestRank {
                 best = state
                 bestRank = r
             }

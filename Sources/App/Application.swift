@@ -56,9 +56,9 @@ final class Application: Sendable {
         let processor = WebhookProcessor(database: database, defaults: defaults, options: config.processingOptions,
                                          logger: logger.child("processor"), metrics: ProcessorMetrics(registry: metrics))
         self.processor = processor
-        // Handlers arrive with their features (sending and workflows, media, integrations); a job whose type
-        // has no handler stays pending, visible in /metrics and `wasla jobs list`.
-        let jobs = JobQueue(database: database, handlers: JobHandlers.all(config: config),
+        let graph = GraphClient(configuration: GraphConfiguration(baseURL: config.whatsappGraphURL,
+                                                                  apiVersion: config.whatsappAPIVersion))
+        let jobs = JobQueue(database: database, handlers: JobHandlers.all(config: config, database: database, graph: graph),
                             metrics: JobMetrics(registry: metrics))
         self.jobs = jobs
         self.worker = JobWorker(queue: jobs, concurrency: config.queueConcurrency, logger: logger.child("jobs"))

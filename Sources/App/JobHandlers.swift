@@ -1,9 +1,12 @@
 import Actors
+import Store
 
-/// The job handlers this build has, by job type. Empty until the features that run jobs land (sending and
-/// workflows, media download, integrations): jobs of other types wait, pending, for a build that handles them.
+/// The job handlers this build has, by job type. A job whose type has no handler yet (`workflow.inbound`,
+/// `media.download`: their features come next) waits, pending, for a build that handles it.
 enum JobHandlers {
-    static func all(config: Config) -> [String: JobHandler] {
-        [:]
+    static func all(config: Config, database: Database, graph: GraphClient) -> [String: JobHandler] {
+        [
+            "message.send": OutboundSender(database: database, graph: graph, token: config.whatsappAccessToken).jobHandler,
+        ]
     }
 }
