@@ -69,11 +69,10 @@ public final class GraphClient: Sendable {
     private func call(method: String, path: String, token: String, body: [UInt8]?) async -> Result<JSONValue, GraphError> {
         let url = "\(configuration.baseURL)/\(configuration.apiVersion)/\(path)"
         let config = configuration
-        let (status, bytes, failure) = await withCheckedContinuation { (c: CheckedContinuation<(Int, [UInt8], String?), Never>) in
-            queue.async {
-                c.resume(returning: CurlCall.perform(method: method, url: url, bearer: token, body: body, config: config))
-            }
-        }
+        let (status, bytes, failure) = await CurlCall.run(on: queue, method: method, url: url, bearer: token, body: body,
+                                                          timeoutMillis: config.timeoutMillis,
+                                                          connectTimeoutMillis: config.connectTimeoutMillis,
+                                                          maxResponseBytes: config.maxResponseBytes)
         if let failure { return .failure(.transport(failure)) }
         guard (200..<300).contains(status) else { return .failure(GraphError.from(status: status, body: bytes)) }
         guard let json = try? JSONValue.parse(bytes) else {
@@ -94,23 +93,34 @@ enum CurlCall {
         init(limit: Int) { self.limit = limit }
     }
 
-    static func perform(method: String, url: String, bearer: String, body: [UInt8]?,
-                        config: GraphConfiguration) -> (Int, [UInt8], String?) {
+    /// Runs `perform` on a thread of `queue` (blocking work never runs on the cooperative pool).
+    static func run(on queue: DispatchQueue, method: String, url: String, bearer: String?, body: [UInt8]?,
+                    timeoutMillis: Int, connectTimeoutMillis: Int, maxResponseBytes: Int) async -> (Int, [UInt8], String?) {
+        await withCheckedContinuation { (c: CheckedContinuation<(Int, [UInt8], String?), Never>) in
+            queue.async {
+                c.resume(returning: perform(method: method, url: url, bearer: bearer, body: body, timeoutMillis: timeoutMillis,
+                                            connectTimeoutMillis: connectTimeoutMillis, maxResponseBytes: maxResponseBytes))
+            }
+        }
+    }
+
+    static func perform(method: String, url: String, bearer: String?, body: [UInt8]?, timeoutMillis: Int,
+                        connectTimeoutMillis: Int, maxResponseBytes: Int) -> (Int, [UInt8], String?) {
         guard let h = curl_easy_init() else { return (0, [], "curl_easy_init failed") }
         defer { curl_easy_cleanup(h) }
         var headers: UnsafeMutablePointer<curl_slist>?
-        headers = curl_slist_append(headers, "Authorization: Bearer \(bearer)")
+        if let bearer { headers = curl_slist_append(headers, "Authorization: Bearer \(bearer)") }
         headers = curl_slist_append(headers, "Accept: application/json")
         if body != nil { headers = curl_slist_append(headers, "Content-Type: application/json") }
         headers = curl_slist_append(headers, "Expect:")  // no 100-continue round trip on POST
         defer { curl_slist_free_all(headers) }
-        let sink = Sink(limit: config.maxResponseBytes)
+        let sink = Sink(limit: maxResponseBytes)
         let context = Unmanaged.passRetained(sink)
         defer { context.release() }
         _ = wasla_curl_set_str(h, CURLOPT_URL, url)
         _ = wasla_curl_set_long(h, CURLOPT_NOSIGNAL, 1)  // no SIGALRM from resolver timeouts
-        _ = wasla_curl_set_long(h, CURLOPT_TIMEOUT_MS, config.timeoutMillis)
-        _ = wasla_curl_set_long(h, CURLOPT_CONNECTTIMEOUT_MS, config.connectTimeoutMillis)
+        _ = wasla_curl_set_long(h, CURLOPT_TIMEOUT_MS, timeoutMillis)
+        _ = wasla_curl_set_long(h, CURLOPT_CONNECTTIMEOUT_MS, connectTimeoutMillis)
         _ = wasla_curl_set_long(h, CURLOPT_FOLLOWLOCATION, 0)
         _ = wasla_curl_set_str(h, CURLOPT_PROTOCOLS_STR, "http,https")
         _ = wasla_curl_set_str(h, CURLOPT_PROXY, "")  // an http_proxy variable must not reroute the call
@@ -139,7 +149,7 @@ enum CurlCall {
             _ = wasla_curl_set_long(h, CURLOPT_HTTPGET, 1)
             rc = curl_easy_perform(h)
         }
-        if sink.overflow { return (0, [], "the answer is larger than \(config.maxResponseBytes) bytes") }
+        if sink.overflow { return (0, [], "the answer is larger than \(maxResponseBytes) bytes") }
         guard rc == CURLE_OK else {
             // curl's message names the failure (timeout, refused…) but never the URL's query or the token.
             return (0, [], "request failed: \(String(cString: curl_easy_strerror(rc)))")

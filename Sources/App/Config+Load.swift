@@ -64,6 +64,9 @@ extension Config {
         c.aiURL = reader.url("AI_API_URL")
         c.aiKey = reader.string("AI_API_KEY")
         c.aiModel = reader.string("AI_MODEL")
+        if c.aiURL != nil && c.aiModel == nil {
+            reader.fail("AI_MODEL", "must be set when AI_API_URL is set (the model name the server expects)")
+        }
         c.outboundAllowlist = reader.list("OUTBOUND_ALLOWLIST")
 
         c.supabaseURL = reader.url("SUPABASE_URL")

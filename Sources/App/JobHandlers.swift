@@ -1,12 +1,14 @@
 import Actors
 import Store
 
-/// The job handlers this build has, by job type. A job whose type has no handler yet (`workflow.inbound`,
-/// `media.download`: their features come next) waits, pending, for a build that handles it.
+/// The job handlers this build has, by job type. A job whose type has no handler yet (`media.download`: media
+/// comes next) waits, pending, for a build that handles it.
 enum JobHandlers {
     static func all(config: Config, database: Database, graph: GraphClient) -> [String: JobHandler] {
-        [
+        let ai = config.aiURL.map { AIClient(baseURL: $0, apiKey: config.aiKey, model: config.aiModel ?? "") }
+        return [
             "message.send": OutboundSender(database: database, graph: graph, token: config.whatsappAccessToken).jobHandler,
+            "workflow.inbound": WorkflowRunner(database: database, ai: ai).jobHandler,
         ]
     }
 }

@@ -76,6 +76,8 @@ final class ConfigTests: XCTestCase {
             (["BASIC_AUTH_USERS": "nobody:pw:admin"], "BASIC_AUTH_USERS"),
             (["BASIC_AUTH_USERS": "a@b.c::admin"], "BASIC_AUTH_USERS"),
             (["HTTP_HEADER_TIMEOUT_SEC": "0"], "HTTP_HEADER_TIMEOUT_SEC"),
+            (["AI_API_URL": "http://127.0.0.1:9/v1"], "AI_MODEL"),
+            (["QUEUE_WORKER": "sometimes"], "QUEUE_WORKER"),
         ]
         for (values, variable) in cases {
             let found = errors(values)

@@ -1,0 +1,103 @@
+@testable import App
+import Actors
+import Foundation
+import Store
+import Support
+import TestSupport
+import XCTest
+
+/// Workflow steps on inbound messages: auto replies, AI replies (a loopback fake AI server), handoff.
+final class WorkflowTests: XCTestCase {
+    var graph: FakeGraphServer!
+    var ai: FakeGraphServer!
+    var h: AppHarness!
+
+    override func setUp() async throws {
+        graph = try FakeGraphServer()
+        ai = try FakeGraphServer()
+        h = try await AppHarness(["WHATSAPP_GRAPH_URL": graph.baseURL, "WHATSAPP_ACCESS_TOKEN": "tok", "QUEUE_WORKER": "off",
+                                  "AI_API_URL": ai.baseURL + "/v1", "AI_API_KEY": "ai-key", "AI_MODEL": "test-model"])
+    }
+
+    override func tearDown() async throws {
+        await h.stop()
+        await graph.stop()
+        await ai.stop()
+    }
+
+    func addStep(_ type: String, position: Int, config: String) async throws {
+        let workflow = h.app.defaults.workflowID
+        try await h.app.database.write { conn in
+            try conn.run("""
+                INSERT INTO workflow_steps (id, workflow_id, position, type, config, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, 0, 0)
+                """, [Identifier.uuid(), workflow, position, type, config])
+        }
+    }
+
+    /// Receives an inbound text, processes it, runs the workflow job, then the send jobs it created.
+    func inbound(_ wamid: String, _ text: String) async throws {
+        let now = Int(Date().timeIntervalSince1970)
+        XCTAssertEqual(try h.post(Meta.envelope(messages: [Meta.text(wamid, text, timestamp: now)])).status, 200)
+        _ = try await h.app.processor.drain()
+        _ = try await h.app.jobs.runDue(concurrency: 2, budgetMillis: 5000)  // workflow
+        _ = try await h.app.jobs.runDue(concurrency: 2, budgetMillis: 5000)  // sends
+    }
+
+    func sentTexts() -> [String] { graph.recorded.compactMap { $0.json?["text"]?["body"]?.stringValue } }
+
+    func testAutoReplyOnKeyword() async throws {
+        try await addStep("auto_reply", position: 1, config: #"{"keywords":["price"],"text":"Our prices start at 10 EGP."}"#)
+        try await addStep("auto_reply", position: 2, config: #"{"pattern":"^(hi|hello)\\b","text":"Welcome!"}"#)
+        try await inbound("wamid.W1", "What is the PRICE of tea?")
+        XCTAssertEqual(sentTexts(), ["Our prices start at 10 EGP."])
+        try await inbound("wamid.W2", "Hello there")
+        XCTAssertEqual(sentTexts(), ["Our prices start at 10 EGP.", "Welcome!"])
+        XCTAssertEqual(graph.recorded.last?.json?["to"]?.stringValue, "15550000001")
+        // Running the workflow job again (a lease expired) sends nothing twice.
+        try await h.app.database.write { try $0.run("UPDATE message_jobs SET status = 'pending', run_at = 0 WHERE type = 'workflow.inbound'") }
+        _ = try await h.app.jobs.runDue(concurrency: 2, budgetMillis: 5000)
+        _ = try await h.app.jobs.runDue(concurrency: 2, budgetMillis: 5000)
+        XCTAssertEqual(sentTexts().count, 2)
+    }
+
+    func testAIReplyUsesTheConversationAsContext() async throws {
+        try await h.app.database.write { try $0.run("UPDATE workflows SET ai_enabled = 1") }
+        try await addStep("ai_reply", position: 1, config: #"{"system_prompt":"You sell tea in Cairo."}"#)
+        ai.answerNext(.init(status: .ok, body: #"{"choices":[{"message":{"role":"assistant","content":"  Green or black tea?  "}}]}"#))
+        try await inbound("wamid.A1", "I want tea")
+        let request = try XCTUnwrap(ai.recorded.first)
+        XCTAssertEqual(request.path, "/v1/chat/completions")
+        XCTAssertEqual(request.authorization, "Bearer ai-key")
+        XCTAssertEqual(request.json?["model"]?.stringValue, "test-model")
+        let messages = request.json?["messages"]?.arrayValue ?? []
+        XCTAssertEqual(messages.first?["role"]?.stringValue, "system")
+        XCTAssertEqual(messages.first?["content"]?.stringValue, "You sell tea in Cairo.")
+        XCTAssertEqual(messages.last?["role"]?.stringValue, "user")
+        XCTAssertEqual(messages.last?["content"]?.stringValue, "I want tea")
+        XCTAssertEqual(sentTexts(), ["Green or black tea?"])
+    }
+
+    func testAIFailureRetriesAndSendsNothing() async throws {
+        try await h.app.database.write { try $0.run("UPDATE workflows SET ai_enabled = 1") }
+        try await addStep("ai_reply", position: 1, config: "{}")
+        try await addStep("auto_reply", position: 2, config: #"{"text":"We got your message."}"#)
+        ai.answerNext(.init(status: .internalServerError, body: "overloaded"),
+                      .init(status: .ok, body: #"{"choices":[{"message":{"content":""}}]}"#))
+        try await inbound("wamid.A2", "hello?")
+        XCTAssertEqual(sentTexts(), ["We got your message."], "the other step still ran; no AI text was sent")
+        let job = try await h.app.database.read { try $0.queryOne("SELECT status FROM message_jobs WHERE type = 'workflow.inbound'") { $0.string(0) } ?? nil }
+        XCTAssertEqual(job, "failed", "retried later")
+    }
+
+    func testHandoffStopsAutomatedReplies() async throws {
+        try await addStep("handoff", position: 1, config: #"{"keywords":["agent","human"]}"#)
+        try await addStep("auto_reply", position: 2, config: #"{"text":"Automated answer."}"#)
+        try await inbound("wamid.H1", "I want a human")
+        XCTAssertEqual(sentTexts(), [])
+        let handoff = try await h.app.database.read { try $0.scalarInt("SELECT handoff FROM conversations") }
+        XCTAssertEqual(handoff, 1)
+        try await inbound("wamid.H2", "anyone?")
+        XCTAssertEqual(sentTexts(), [], "no automated reply while a human has the conversation")
+    }
+}
