@@ -49,14 +49,16 @@ public struct OutboundSender: Sendable {
     let database: Database
     let graph: GraphClient
     let token: String?
+    let pacer: SendPacer?
     let clock: @Sendable () -> Int64
     static let windowMillis: Int64 = 24 * 3_600_000
 
-    public init(database: Database, graph: GraphClient, token: String?,
+    public init(database: Database, graph: GraphClient, token: String?, pacer: SendPacer? = nil,
                 clock: @escaping @Sendable () -> Int64 = { WallClock.nowMillis() }) {
         self.database = database
         self.graph = graph
         self.token = token
+        self.pacer = pacer
         self.clock = clock
     }
 
@@ -74,6 +76,10 @@ public struct OutboundSender: Sendable {
         guard let token else {
             try await record(m.clientID, failure: #"{"code":"no_access_token","message":"WHATSAPP_ACCESS_TOKEN is not set"}"#)
             return .refused("WHATSAPP_ACCESS_TOKEN is not set")
+        }
+        if let pacer {
+            let wait = await pacer.reserve(number: m.numberID, recipient: m.to)
+            if wait > 0 { try await Task.sleep(for: .milliseconds(wait)) }
         }
         var fields: [(String, JSONValue)] = [("recipient_type", .string("individual")), ("to", .string(m.to)),
                                              ("type", .string(m.type)), (m.type, m.content)]

@@ -59,6 +59,10 @@ struct Config: Sendable {
     var queueConcurrency = 4
     /// How long one `POST /api/queue/whatsapp` may spend running jobs.
     var queueRunBudgetSeconds = 20
+    /// Messages per second each number may send (Meta's default throughput is 80).
+    var sendRatePerNumber = 80
+    /// Minimum spacing between two sends to the same recipient from one number (0: off).
+    var sendRecipientIntervalMillis = 0
 
     // Integrations (install-wide defaults)
     var erpURL: String?

@@ -5,9 +5,12 @@ import Store
 /// comes next) waits, pending, for a build that handles it.
 enum JobHandlers {
     static func all(config: Config, database: Database, graph: GraphClient) -> [String: JobHandler] {
+        let pacer = SendPacer(perNumberPerSecond: Double(config.sendRatePerNumber),
+                              perRecipientIntervalMillis: Int64(config.sendRecipientIntervalMillis))
         let ai = config.aiURL.map { AIClient(baseURL: $0, apiKey: config.aiKey, model: config.aiModel ?? "") }
         return [
-            "message.send": OutboundSender(database: database, graph: graph, token: config.whatsappAccessToken).jobHandler,
+            "message.send": OutboundSender(database: database, graph: graph, token: config.whatsappAccessToken,
+                                           pacer: pacer).jobHandler,
             "workflow.inbound": WorkflowRunner(database: database, ai: ai).jobHandler,
         ]
     }
