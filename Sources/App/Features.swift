@@ -21,13 +21,15 @@ extension Config {
                           warnWhenOff: true),
             FeatureStatus(name: "sending through the Graph API", enabled: whatsappAccessToken != nil,
                           note: whatsappAccessToken != nil ? "install-wide token set (\(whatsappAPIVersion))"
-                              : "WHATSAPP_ACCESS_TOKEN is not set: no install-wide token to send with"),
+                              : "WHATSAPP_ACCESS_TOKEN is not set: replies and sends fail with no_access_token",
+                          warnWhenOff: true),
             FeatureStatus(name: "queue endpoint (POST /api/queue/whatsapp)", enabled: queueSecret != nil,
                           note: queueSecret != nil ? "x-queue-secret required" : "QUEUE_SECRET is not set"),
             FeatureStatus(name: "dashboard sessions", enabled: sessionSecret != nil,
                           note: sessionSecret != nil ? "SESSION_SECRET set" : "SESSION_SECRET is not set"),
-            FeatureStatus(name: "AI replies", enabled: aiURL != nil,
-                          note: aiURL != nil ? "chat completions at AI_API_URL" : "AI_API_URL is not set"),
+            FeatureStatus(name: "AI replies (ai_reply workflow steps)", enabled: aiURL != nil,
+                          note: aiURL != nil ? "chat completions at AI_API_URL with \(aiModel ?? "?")"
+                              : "AI_API_URL is not set: ai_reply steps are not configured and are skipped"),
             FeatureStatus(name: "ERP integration", enabled: erpURL != nil,
                           note: erpURL != nil ? "install-wide ERP at ERP_API_URL" : "ERP_API_URL is not set"),
             FeatureStatus(name: "CRM integration", enabled: crmURL != nil,
