@@ -65,23 +65,26 @@ public actor JobQueue {
 
     /// Claims up to `limit` due jobs of the types that have a handler: pending or failed ones whose `run_at`
     /// has come, and running ones whose lease expired (their worker died).
+    /// Jobs of the handled types (bound as a JSON array) that are due at the bound time (bound twice).
+    static let dueCondition = """
+        type IN (SELECT value FROM json_each(?))
+          AND ((status IN ('pending', 'failed') AND run_at <= ?) OR (status = 'running' AND lease_until < ?))
+        """
+
+    /// The job types that have a handler, as a JSON array for `dueCondition`.
+    var handledTypes: String { String(decoding: JSONValue.array(handlers.keys.map { .string($0) }).encoded, as: UTF8.self) }
+
     public func claim(limit: Int) async throws -> [ClaimedJob] {
-        let types = Array(handlers.keys)
-        guard !types.isEmpty, limit > 0 else { return [] }
+        guard !handlers.isEmpty, limit > 0 else { return [] }
         let now = clock()
         let lease = now + leaseMillis
-        let typeList = "[" + types.map { String(decoding: JSONValue.string($0).encoded, as: UTF8.self) }
-            .joined(separator: ",") + "]"
+        let types = handledTypes
         return try await database.write { conn in
             try conn.query("""
                 UPDATE message_jobs SET status = 'running', lease_until = ?, attempts = attempts + 1, updated_at = ?
-                WHERE id IN (
-                    SELECT id FROM message_jobs
-                    WHERE type IN (SELECT value FROM json_each(?))
-                      AND ((status IN ('pending', 'failed') AND run_at <= ?) OR (status = 'running' AND lease_until < ?))
-                    ORDER BY run_at LIMIT ?)
+                WHERE id IN (SELECT id FROM message_jobs WHERE \(Self.dueCondition) ORDER BY run_at LIMIT ?)
                 RETURNING id, type, payload, attempts, max_attempts, idempotency_key
-                """, [lease, now, typeList, now, now, limit]) { row in
+                """, [lease, now, types, now, now, limit]) { row in
                 ClaimedJob(id: row.string(0) ?? "", type: row.string(1) ?? "",
                            payload: (try? JSONValue.parse(row.string(2) ?? "null")) ?? .null,
                            attempt: Int(row.int(3) ?? 1), maxAttempts: Int(row.int(4) ?? 1),
@@ -166,13 +169,9 @@ public actor JobQueue {
     /// Jobs of handled types that are due now.
     public func dueCount() async throws -> Int {
         let now = clock()
-        let types = "[" + handlers.keys.map { String(decoding: JSONValue.string($0).encoded, as: UTF8.self) }
-            .joined(separator: ",") + "]"
+        let types = handledTypes
         return Int(try await database.read { conn in
-            try conn.scalarInt("""
-                SELECT count(*) FROM message_jobs WHERE type IN (SELECT value FROM json_each(?))
-                  AND ((status IN ('pending', 'failed') AND run_at <= ?) OR (status = 'running' AND lease_until < ?))
-                """, [types, now, now])
+            try conn.scalarInt("SELECT count(*) FROM message_jobs WHERE \(Self.dueCondition)", [types, now, now])
         } ?? 0)
     }
 
