@@ -49,15 +49,20 @@ public struct OutboundSender: Sendable {
     let database: Database
     let graph: GraphClient
     let token: String?
+    let secrets: SecretBox?
     let pacer: SendPacer?
     let clock: @Sendable () -> Int64
     static let windowMillis: Int64 = 24 * 3_600_000
 
-    public init(database: Database, graph: GraphClient, token: String?, pacer: SendPacer? = nil,
-                clock: @escaping @Sendable () -> Int64 = { WallClock.nowMillis() }) {
+    /// - Parameters:
+    ///   - token: the install-wide token, used for numbers without a stored one.
+    ///   - secrets: opens the per-number tokens stored encrypted in `whatsapp_numbers`.
+    public init(database: Database, graph: GraphClient, token: String?, secrets: SecretBox? = nil,
+                pacer: SendPacer? = nil, clock: @escaping @Sendable () -> Int64 = { WallClock.nowMillis() }) {
         self.database = database
         self.graph = graph
         self.token = token
+        self.secrets = secrets
         self.pacer = pacer
         self.clock = clock
     }
@@ -66,6 +71,7 @@ public struct OutboundSender: Sendable {
         let phoneNumberID: String
         let existingWamid: String?
         let refusal: String?
+        var storedToken: [UInt8]? = nil
     }
 
     public func send(_ m: OutboundMessage) async throws -> SendResult {
@@ -73,9 +79,17 @@ public struct OutboundSender: Sendable {
         let prepared = try await database.write { conn in try Self.prepare(m, conn: conn, now: now) }
         if let wamid = prepared.existingWamid { return .alreadySent(wamid: wamid) }
         if let refusal = prepared.refusal { return .refused(refusal) }
-        guard let token else {
-            try await record(m.clientID, failure: #"{"code":"no_access_token","message":"WHATSAPP_ACCESS_TOKEN is not set"}"#)
-            return .refused("WHATSAPP_ACCESS_TOKEN is not set")
+        var numberToken: String?
+        if let sealed = prepared.storedToken {
+            guard let opened = secrets?.open(sealed) else {
+                try await record(m.clientID, failure: #"{"code":"token_unreadable","message":"the number's stored token cannot be decrypted (was SESSION_SECRET changed?)"}"#)
+                return .refused("the number's stored token cannot be decrypted (was SESSION_SECRET changed?)")
+            }
+            numberToken = opened
+        }
+        guard let token = numberToken ?? token else {
+            try await record(m.clientID, failure: #"{"code":"no_access_token","message":"no token for this number and WHATSAPP_ACCESS_TOKEN is not set"}"#)
+            return .refused("no token for this number and WHATSAPP_ACCESS_TOKEN is not set")
         }
         if let pacer {
             let wait = await pacer.reserve(number: m.numberID, recipient: m.to)
@@ -121,11 +135,12 @@ public struct OutboundSender: Sendable {
                                               { ($0.string(0), $0.string(1)) }), let wamid {
             return Prepared(phoneNumberID: "", existingWamid: wamid, refusal: nil)
         }
-        guard let (phoneNumberID, projectID, workflowID) = try conn.queryOne("""
+        guard let (phoneNumberID, projectID, workflowID, storedToken) = try conn.queryOne("""
             SELECT n.phone_number_id, n.project_id,
-                   COALESCE(n.workflow_id, (SELECT id FROM workflows WHERE project_id = n.project_id AND is_default = 1))
+                   COALESCE(n.workflow_id, (SELECT id FROM workflows WHERE project_id = n.project_id AND is_default = 1)),
+                   n.access_token_encrypted
             FROM whatsapp_numbers n WHERE n.id = ?
-            """, [m.numberID], { ($0.string(0) ?? "", $0.string(1) ?? "", $0.string(2)) }), let workflowID else {
+            """, [m.numberID], { ($0.string(0) ?? "", $0.string(1) ?? "", $0.string(2), $0.blob(3)) }), let workflowID else {
             return Prepared(phoneNumberID: "", existingWamid: nil, refusal: "unknown number \(m.numberID)")
         }
         let contact = try conn.queryOne("SELECT id FROM contacts WHERE project_id = ? AND wa_id = ?", [projectID, m.to],
@@ -158,7 +173,7 @@ public struct OutboundSender: Sendable {
             try conn.run("UPDATE conversations SET last_message_at = MAX(COALESCE(last_message_at, 0), ?), updated_at = ? WHERE id = ?",
                          [now, now, id])
         }
-        return Prepared(phoneNumberID: phoneNumberID, existingWamid: nil, refusal: refusal)
+        return Prepared(phoneNumberID: phoneNumberID, existingWamid: nil, refusal: refusal, storedToken: storedToken)
     }
 }
 

@@ -10,6 +10,7 @@ enum Command: Equatable {
     case replay(ReplayArgument)
     case jobsList(state: String?)
     case jobsRetry(id: String)
+    case setNumberToken(phoneNumberID: String)
 
     /// Parses the arguments after the program name.
     static func parse(_ args: [String]) -> Result<Command, CLIError> {
@@ -27,6 +28,11 @@ enum Command: Equatable {
         case "restore":
             guard rest.count == 1, !rest[0].isEmpty else { return .failure(CLIError("usage: wasla restore PATH")) }
             return .success(.restore(path: rest[0]))
+        case "numbers":
+            guard rest.count == 2, rest[0] == "set-token", !rest[1].isEmpty else {
+                return .failure(CLIError("usage: wasla numbers set-token PHONE_NUMBER_ID   (the token is read from stdin)"))
+            }
+            return .success(.setNumberToken(phoneNumberID: rest[1]))
         case "jobs":
             let states = ["pending", "running", "done", "failed", "dead"]
             switch rest.first {
@@ -86,6 +92,8 @@ enum Command: Equatable {
           restore PATH   Replace the database with the backup at PATH (refused while a server runs).
           replay --event ID | --failed | --unrouted | --since TIME
                          Process stored webhook events again (idempotent: nothing is duplicated).
+          numbers set-token PHONE_NUMBER_ID
+                         Store a number's own access token (read from stdin), encrypted with SESSION_SECRET.
           jobs list [--state S]   List jobs (S: pending, running, done, failed, dead).
           jobs retry ID  Run a failed or dead job again.
           doctor         Print the effective configuration (secrets masked) and what each feature lacks.
@@ -105,7 +113,8 @@ enum ReplayArgument: Equatable {
     case since(Int64)
 }
 
-struct CLIError: Error, Equatable {
+struct CLIError: Error, Equatable, CustomStringConvertible {
     let message: String
     init(_ message: String) { self.message = message }
+    var description: String { message }
 }

@@ -10,6 +10,7 @@ enum JobHandlers {
         let ai = config.aiURL.map { AIClient(baseURL: $0, apiKey: config.aiKey, model: config.aiModel ?? "") }
         return [
             "message.send": OutboundSender(database: database, graph: graph, token: config.whatsappAccessToken,
+                                           secrets: config.sessionSecret.flatMap { SecretBox(sessionSecret: $0) },
                                            pacer: pacer).jobHandler,
             "workflow.inbound": WorkflowRunner(database: database, ai: ai).jobHandler,
         ]

@@ -126,3 +126,37 @@ extension StoreCommands {
         return "job \(id) is pending again"
     }
 }
+
+extension StoreCommands {
+    /// Stores a number's own Graph token, encrypted (the number is registered under the default project if new).
+    static func setNumberToken(_ config: Config, phoneNumberID: String, token: String) async throws -> String {
+        guard let secret = config.sessionSecret, let box = SecretBox(sessionSecret: secret) else {
+            throw ConfigError(variable: "SESSION_SECRET", problem: "must be set to store tokens encrypted")
+        }
+        let trimmed = String(token.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        guard !trimmed.isEmpty, trimmed.utf8.count <= 4096, let sealed = box.seal(trimmed) else {
+            throw CLIError("give the token on stdin (one line)")
+        }
+        try Application.prepareDataDirectory(config.dataDirectory)
+        let conn = try SQLiteConnection(path: config.databasePath, mode: .readWrite)
+        defer { conn.close() }
+        try Database.configureWriter(conn, options: DatabaseOptions())
+        try Migrator.migrate(conn)
+        try conn.execute("BEGIN IMMEDIATE")
+        do {
+            let defaults = try Seed.ensureDefaults(conn)
+            let now = WallClock.nowMillis()
+            try conn.run("""
+                INSERT INTO whatsapp_numbers (id, project_id, phone_number_id, access_token_encrypted, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (phone_number_id) DO UPDATE SET access_token_encrypted = excluded.access_token_encrypted,
+                    updated_at = excluded.updated_at
+                """, [Identifier.uuid(), defaults.projectID, phoneNumberID, sealed, now, now])
+            try conn.execute("COMMIT")
+        } catch {
+            try? conn.execute("ROLLBACK")
+            throw error
+        }
+        return "stored an encrypted token for number \(phoneNumberID)"
+    }
+}

@@ -40,6 +40,10 @@ enum WaslaMain {
         case .restore(let path):
             let config = loadConfigOrExit()
             await runStoreCommand { try StoreCommands.restore(config, from: path) }
+        case .setNumberToken(let phoneNumberID):
+            let config = loadConfigOrExit()
+            let token = readLine(strippingNewline: true) ?? ""
+            await runStoreCommand { try await StoreCommands.setNumberToken(config, phoneNumberID: phoneNumberID, token: token) }
         case .jobsList(let state):
             let config = loadConfigOrExit()
             await runStoreCommand { try StoreCommands.listJobs(config, state: state) }

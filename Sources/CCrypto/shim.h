@@ -33,4 +33,31 @@ static inline int wasla_sha256(const unsigned char *data, size_t len, unsigned c
     unsigned int outlen = 0;
     return EVP_Digest(data, len, out, &outlen, EVP_sha256(), NULL) && outlen == 32;
 }
+
+// AES-256-GCM in one call each way (EVP's control codes are macros Swift does not import reliably).
+// seal: writes len bytes of ciphertext to out and 16 bytes of tag; returns 1 on success.
+static inline int wasla_aes256gcm_seal(const unsigned char *key, const unsigned char *nonce12,
+                                       const unsigned char *in, int len, unsigned char *out, unsigned char *tag16) {
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int ok = ctx != NULL, n = 0;
+    ok = ok && EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce12);
+    ok = ok && EVP_EncryptUpdate(ctx, out, &n, in, len);
+    ok = ok && EVP_EncryptFinal_ex(ctx, out + n, &n);
+    ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, tag16);
+    EVP_CIPHER_CTX_free(ctx);
+    return ok;
+}
+// open: returns 1 only if the tag verifies (the ciphertext and key are authentic).
+static inline int wasla_aes256gcm_open(const unsigned char *key, const unsigned char *nonce12,
+                                       const unsigned char *in, int len, const unsigned char *tag16,
+                                       unsigned char *out) {
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int ok = ctx != NULL, n = 0;
+    ok = ok && EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce12);
+    ok = ok && EVP_DecryptUpdate(ctx, out, &n, in, len);
+    ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, (void *)tag16);
+    ok = ok && EVP_DecryptFinal_ex(ctx, out + n, &n) > 0;
+    EVP_CIPHER_CTX_free(ctx);
+    return ok;
+}
 #endif

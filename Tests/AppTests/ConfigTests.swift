@@ -210,6 +210,8 @@ final class CLITests: XCTestCase {
         XCTAssertThrowsError(try Command.parse(["replay"]).get())
         XCTAssertEqual(try Command.parse(["jobs", "list", "--state", "dead"]).get(), .jobsList(state: "dead"))
         XCTAssertEqual(try Command.parse(["jobs", "retry", "j1"]).get(), .jobsRetry(id: "j1"))
+        XCTAssertEqual(try Command.parse(["numbers", "set-token", "PN1"]).get(), .setNumberToken(phoneNumberID: "PN1"))
+        XCTAssertThrowsError(try Command.parse(["numbers", "set-token"]).get())
         XCTAssertThrowsError(try Command.parse(["jobs", "list", "--state", "zombie"]).get())
         XCTAssertThrowsError(try Command.parse(["frobnicate"]).get())
     }
