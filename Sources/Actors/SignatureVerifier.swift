@@ -15,12 +15,26 @@ public final class SignatureVerifier: Sendable {
         case unconfigured
     }
 
-    private let keys: [HMACKey]
+    private let configured: [HMACKey]
+    private let stored = Locked<[HMACKey]>([])
 
-    /// - Parameter secrets: app secrets in order of preference (current first). Empty secrets are ignored.
+    /// - Parameter secrets: app secrets from the configuration, in order of preference (current first).
+    ///   Empty secrets are ignored.
     public init(secrets: [String]) {
-        keys = secrets.filter { !$0.isEmpty }.compactMap { HMACKey(secret: Array($0.utf8)) }
+        configured = Self.keys(secrets)
     }
+
+    static func keys(_ secrets: [String]) -> [HMACKey] {
+        secrets.filter { !$0.isEmpty }.compactMap { HMACKey(secret: Array($0.utf8)) }
+    }
+
+    /// Replaces the secrets stored per WABA (checked after the configured ones; their index follows them).
+    public func replaceStored(_ secrets: [String]) {
+        let keys = Self.keys(secrets)
+        stored.withLock { $0 = keys }
+    }
+
+    var keys: [HMACKey] { configured + stored.withLock { $0 } }
 
     public var isConfigured: Bool { !keys.isEmpty }
 
@@ -29,6 +43,7 @@ public final class SignatureVerifier: Sendable {
     /// Verifies `header` (the field value, or nil when absent) over `body`. Allocates nothing: the expected and
     /// computed MACs live in one stack buffer.
     public func verify(header: ArraySlice<UInt8>?, body: [UInt8]) -> Outcome {
+        let keys = self.keys
         guard !keys.isEmpty else { return .unconfigured }
         guard let header else { return .missing }
         let prefix = Self.prefix

@@ -20,6 +20,9 @@ final class Application: Sendable {
     let lock: DataDirectoryLock
     let maintenance: Maintenance
     let ingest: WebhookIngest
+    let verifier: SignatureVerifier
+    let secretBox: SecretBox?
+    let secretReload = Locked<Task<Void, Never>?>(nil)
     let processor: WebhookProcessor
     let jobs: JobQueue
     let worker: JobWorker
@@ -38,7 +41,23 @@ final class Application: Sendable {
             await database.close()
             throw error
         }
-        return try Application(config: config, logSink: logSink, database: database, defaults: defaults, lock: lock)
+        let app = try Application(config: config, logSink: logSink, database: database, defaults: defaults, lock: lock)
+        await app.reloadStoredSecrets()
+        return app
+    }
+
+    /// Loads the per-WABA app secrets stored in the database into the signature verifier.
+    func reloadStoredSecrets() async {
+        guard let box = secretBox else { return }
+        do {
+            let (secrets, unreadable) = try await StoredAppSecrets.load(database, box: box)
+            verifier.replaceStored(secrets)
+            if unreadable > 0 {
+                logger.warn("stored app secrets that SESSION_SECRET cannot decrypt are ignored", ["count": String(unreadable)])
+            }
+        } catch {
+            logger.error("cannot load stored app secrets", ["error": "\(error)"])
+        }
     }
 
     private init(config: Config, logSink: LogSink, database: Database, defaults: Seed.Defaults,
@@ -62,8 +81,11 @@ final class Application: Sendable {
                             metrics: JobMetrics(registry: metrics))
         self.jobs = jobs
         self.worker = JobWorker(queue: jobs, concurrency: config.queueConcurrency, logger: logger.child("jobs"))
+        let verifier = SignatureVerifier(secrets: config.appSecrets)
+        self.verifier = verifier
+        self.secretBox = config.sessionSecret.flatMap { SecretBox(sessionSecret: $0) }
         self.ingest = WebhookIngest(
-            verifier: SignatureVerifier(secrets: config.appSecrets),
+            verifier: verifier,
             limiter: RateLimiter(limit: config.webhookRateLimit.max, windowSeconds: config.webhookRateLimit.windowSeconds),
             deduplicator: Deduplicator(), inbox: WebhookInbox(database: database),
             metrics: IngestMetrics(registry: metrics), onStored: { processor.wake() })
@@ -93,6 +115,17 @@ final class Application: Sendable {
         let port = try server.start()
         processor.start()
         if config.queueWorker { worker.start() }
+        if secretBox != nil {
+            // Secrets added with `wasla wabas set-app-secret` while serving take effect within 30 s.
+            secretReload.withLock { t in
+                t = Task { [self] in
+                    while !Task.isCancelled {
+                        do { try await Task.sleep(for: .seconds(30)) } catch { return }
+                        await reloadStoredSecrets()
+                    }
+                }
+            }
+        }
         maintenance.start()
         logger.info("listening", ["host": config.host, "port": String(port), "data_dir": config.dataDirectory,
                                   "event_loops": String(config.http.loopCount)])
@@ -105,6 +138,9 @@ final class Application: Sendable {
         await server.shutdown()
         await processor.stop()
         await worker.stop()
+        let reload = secretReload.withLock { $0.take() }
+        reload?.cancel()
+        await reload?.value
         await maintenance.stop()
         await database.close()
         lock.release()

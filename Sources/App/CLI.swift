@@ -11,6 +11,7 @@ enum Command: Equatable {
     case jobsList(state: String?)
     case jobsRetry(id: String)
     case setNumberToken(phoneNumberID: String)
+    case setAppSecret(wabaID: String)
 
     /// Parses the arguments after the program name.
     static func parse(_ args: [String]) -> Result<Command, CLIError> {
@@ -28,6 +29,11 @@ enum Command: Equatable {
         case "restore":
             guard rest.count == 1, !rest[0].isEmpty else { return .failure(CLIError("usage: wasla restore PATH")) }
             return .success(.restore(path: rest[0]))
+        case "wabas":
+            guard rest.count == 2, rest[0] == "set-app-secret", !rest[1].isEmpty else {
+                return .failure(CLIError("usage: wasla wabas set-app-secret WABA_ID   (the secret is read from stdin)"))
+            }
+            return .success(.setAppSecret(wabaID: rest[1]))
         case "numbers":
             guard rest.count == 2, rest[0] == "set-token", !rest[1].isEmpty else {
                 return .failure(CLIError("usage: wasla numbers set-token PHONE_NUMBER_ID   (the token is read from stdin)"))
@@ -94,6 +100,9 @@ enum Command: Equatable {
                          Process stored webhook events again (idempotent: nothing is duplicated).
           numbers set-token PHONE_NUMBER_ID
                          Store a number's own access token (read from stdin), encrypted with SESSION_SECRET.
+          wabas set-app-secret WABA_ID
+                         Store the app secret of another Meta app posting for this WABA (read from stdin),
+                         encrypted with SESSION_SECRET; a running server picks it up within 30 s.
           jobs list [--state S]   List jobs (S: pending, running, done, failed, dead).
           jobs retry ID  Run a failed or dead job again.
           doctor         Print the effective configuration (secrets masked) and what each feature lacks.

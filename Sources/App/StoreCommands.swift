@@ -130,21 +130,12 @@ extension StoreCommands {
 extension StoreCommands {
     /// Stores a number's own Graph token, encrypted (the number is registered under the default project if new).
     static func setNumberToken(_ config: Config, phoneNumberID: String, token: String) async throws -> String {
-        guard let secret = config.sessionSecret, let box = SecretBox(sessionSecret: secret) else {
-            throw ConfigError(variable: "SESSION_SECRET", problem: "must be set to store tokens encrypted")
-        }
-        let trimmed = String(token.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        let box = try secretBox(config)
+        let trimmed = trimmedSecret(token)
         guard !trimmed.isEmpty, trimmed.utf8.count <= 4096, let sealed = box.seal(trimmed) else {
             throw CLIError("give the token on stdin (one line)")
         }
-        try Application.prepareDataDirectory(config.dataDirectory)
-        let conn = try SQLiteConnection(path: config.databasePath, mode: .readWrite)
-        defer { conn.close() }
-        try Database.configureWriter(conn, options: DatabaseOptions())
-        try Migrator.migrate(conn)
-        try conn.execute("BEGIN IMMEDIATE")
-        do {
-            let defaults = try Seed.ensureDefaults(conn)
+        try inTransaction(config) { conn, defaults in
             let now = WallClock.nowMillis()
             try conn.run("""
                 INSERT INTO whatsapp_numbers (id, project_id, phone_number_id, access_token_encrypted, created_at, updated_at)
@@ -152,11 +143,46 @@ extension StoreCommands {
                 ON CONFLICT (phone_number_id) DO UPDATE SET access_token_encrypted = excluded.access_token_encrypted,
                     updated_at = excluded.updated_at
                 """, [Identifier.uuid(), defaults.projectID, phoneNumberID, sealed, now, now])
+        }
+        return "stored an encrypted token for number \(phoneNumberID)"
+    }
+
+    /// Stores the app secret of a further Meta app for a WABA, encrypted.
+    static func setAppSecret(_ config: Config, wabaID: String, secret: String) throws -> String {
+        let box = try secretBox(config)
+        let trimmed = trimmedSecret(secret)
+        guard !trimmed.isEmpty, trimmed.utf8.count <= 1024 else { throw CLIError("give the app secret on stdin (one line)") }
+        try inTransaction(config) { conn, defaults in
+            try StoredAppSecrets.store(conn, wabaID: wabaID, secret: trimmed, box: box, projectID: defaults.projectID)
+        }
+        return "stored an encrypted app secret for WABA \(wabaID); a running server uses it within 30 s"
+    }
+
+    static func secretBox(_ config: Config) throws -> SecretBox {
+        guard let secret = config.sessionSecret, let box = SecretBox(sessionSecret: secret) else {
+            throw ConfigError(variable: "SESSION_SECRET", problem: "must be set to store secrets encrypted")
+        }
+        return box
+    }
+
+    static func trimmedSecret(_ s: String) -> String {
+        String(s.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
+
+    /// Runs `body` in one write transaction on a migrated database, with the seeded defaults.
+    static func inTransaction(_ config: Config, _ body: (SQLiteConnection, Seed.Defaults) throws -> Void) throws {
+        try Application.prepareDataDirectory(config.dataDirectory)
+        let conn = try SQLiteConnection(path: config.databasePath, mode: .readWrite)
+        defer { conn.close() }
+        try Database.configureWriter(conn, options: DatabaseOptions())
+        try Migrator.migrate(conn)
+        try conn.execute("BEGIN IMMEDIATE")
+        do {
+            try body(conn, try Seed.ensureDefaults(conn))
             try conn.execute("COMMIT")
         } catch {
             try? conn.execute("ROLLBACK")
             throw error
         }
-        return "stored an encrypted token for number \(phoneNumberID)"
     }
 }

@@ -44,6 +44,10 @@ enum WaslaMain {
             let config = loadConfigOrExit()
             let token = readLine(strippingNewline: true) ?? ""
             await runStoreCommand { try await StoreCommands.setNumberToken(config, phoneNumberID: phoneNumberID, token: token) }
+        case .setAppSecret(let wabaID):
+            let config = loadConfigOrExit()
+            let secret = readLine(strippingNewline: true) ?? ""
+            await runStoreCommand { try StoreCommands.setAppSecret(config, wabaID: wabaID, secret: secret) }
         case .jobsList(let state):
             let config = loadConfigOrExit()
             await runStoreCommand { try StoreCommands.listJobs(config, state: state) }

@@ -10,12 +10,14 @@ struct WebhookRoutes {
     let ingest: WebhookIngest
     let maxBodyBytes: Int
     let logger: Logger
+    /// "No app secret" is logged at most once a minute per server.
+    let unconfiguredLog = LogGate(intervalMillis: 60_000)
 
     func register(in routes: inout RouterBuilder) {
         for path in Self.paths {
             routes.get(path) { [verifyToken] request in Self.handshake(request, verifyToken: verifyToken) }
-            routes.post(path, maxBodyBytes: maxBodyBytes) { [ingest, logger] request in
-                await Self.receive(request, ingest: ingest, logger: logger)
+            routes.post(path, maxBodyBytes: maxBodyBytes) { [ingest, logger, unconfiguredLog] request in
+                await Self.receive(request, ingest: ingest, logger: logger, unconfiguredLog: unconfiguredLog)
             }
         }
     }
@@ -36,9 +38,8 @@ struct WebhookRoutes {
         return r
     }
 
-    static let unconfiguredLog = LogGate(intervalMillis: 60_000)
-
-    static func receive(_ request: HTTPRequest, ingest: WebhookIngest, logger: Logger) async -> HTTPResponse {
+    static func receive(_ request: HTTPRequest, ingest: WebhookIngest, logger: Logger,
+                        unconfiguredLog: LogGate) async -> HTTPResponse {
         // A repeated signature header is refused like a malformed one: which of them would we trust?
         let signature = request.headers.occurrences("x-hub-signature-256") > 1
             ? ArraySlice(Array("duplicated".utf8)) : request.headers.valueBytes("x-hub-signature-256")

@@ -212,6 +212,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try Command.parse(["jobs", "retry", "j1"]).get(), .jobsRetry(id: "j1"))
         XCTAssertEqual(try Command.parse(["numbers", "set-token", "PN1"]).get(), .setNumberToken(phoneNumberID: "PN1"))
         XCTAssertThrowsError(try Command.parse(["numbers", "set-token"]).get())
+        XCTAssertEqual(try Command.parse(["wabas", "set-app-secret", "W1"]).get(), .setAppSecret(wabaID: "W1"))
         XCTAssertThrowsError(try Command.parse(["jobs", "list", "--state", "zombie"]).get())
         XCTAssertThrowsError(try Command.parse(["frobnicate"]).get())
     }

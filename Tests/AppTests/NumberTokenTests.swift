@@ -87,3 +87,27 @@ final class NumberTokenTests: XCTestCase {
         await fake.stop()
     }
 }
+
+/// App secrets of further Meta apps, stored per WABA.
+final class StoredAppSecretTests: XCTestCase {
+    func testStoredSecretVerifiesAfterReload() async throws {
+        let h = try await AppHarness(["SESSION_SECRET": String(repeating: "s", count: 48)], secret: nil)
+        let otherApp = SignatureVerifier(secrets: ["second-meta-app-secret"])
+        let body = Array(Meta.envelope(messages: [Meta.text("wamid.S1", "hi")]).utf8)
+        func post() throws -> Int {
+            let c = try h.client()
+            try c.send(h.signedPost(body, signature: otherApp.sign(body)))
+            return try c.readResponse().status
+        }
+        XCTAssertEqual(try post(), 503, "no secret at all yet: fail closed")
+        let message = try StoreCommands.setAppSecret(h.app.config, wabaID: Meta.waba, secret: "second-meta-app-secret\n")
+        XCTAssertTrue(message.contains(Meta.waba))
+        await h.app.reloadStoredSecrets()
+        XCTAssertEqual(try post(), 200)
+        let wrong = SignatureVerifier(secrets: ["not-stored"])
+        let c = try h.client()
+        try c.send(h.signedPost(body, signature: wrong.sign(body)))
+        XCTAssertEqual(try c.readResponse().status, 401)
+        await h.stop()
+    }
+}
