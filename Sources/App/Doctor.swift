@@ -1,5 +1,39 @@
-/// `wasla doctor`: the effective configuration with secrets masked, and what each feature lacks.
+import Foundation
+import Store
+
+/// `wasla doctor`: the effective configuration with secrets masked, what each feature lacks, and the state of
+/// the database (read-only: safe while a server runs).
 enum Doctor {
+    /// Integrity, schema version and backlog of the database, or why it cannot be read.
+    static func databaseReport(_ c: Config) -> String {
+        var lines = ["", "Database (\(c.databasePath)):"]
+        guard FileManager.default.fileExists(atPath: c.databasePath) else {
+            lines.append("  not created yet (the first start creates it)")
+            return lines.joined(separator: "\n")
+        }
+        do {
+            let conn = try SQLiteConnection(path: c.databasePath, mode: .readOnly)
+            defer { conn.close() }
+            let check = try conn.queryOne("PRAGMA quick_check") { $0.string(0) } ?? nil
+            let version = try Migrator.version(conn)
+            lines.append("  integrity (PRAGMA quick_check): \(check ?? "no answer")")
+            lines.append("  schema version: \(version) (this binary: \(Migrator.latestVersion))")
+            if version >= 1 {
+                let events = try conn.query("SELECT processing_status, count(*) FROM webhook_events GROUP BY 1 ORDER BY 1") {
+                    "\($0.string(0) ?? "?") \($0.int(1) ?? 0)"
+                }
+                let jobs = try conn.query("SELECT status, count(*) FROM message_jobs GROUP BY 1 ORDER BY 1") {
+                    "\($0.string(0) ?? "?") \($0.int(1) ?? 0)"
+                }
+                lines.append("  webhook events: \(events.isEmpty ? "none" : events.joined(separator: ", "))")
+                lines.append("  jobs: \(jobs.isEmpty ? "none" : jobs.joined(separator: ", "))")
+            }
+        } catch {
+            lines.append("  cannot be read: \(error.message)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
     static func report(_ c: Config) -> String {
         var lines: [String] = ["Wasla \(WaslaVersion.current) — effective configuration", ""]
         func row(_ name: String, _ value: String?) {

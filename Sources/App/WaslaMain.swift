@@ -29,6 +29,7 @@ enum WaslaMain {
         case .doctor:
             let config = loadConfigOrExit()
             print(Doctor.report(config))
+            print(Doctor.databaseReport(config))
         case .serve:
             await serve(loadConfigOrExit())
         case .migrate:

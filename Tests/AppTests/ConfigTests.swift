@@ -1,5 +1,6 @@
 @testable import App
 import Foundation
+import Store
 import Support
 import TestSupport
 import XCTest
@@ -119,6 +120,19 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(webhook?.enabled, false)
         XCTAssertTrue(webhook?.note.contains("WHATSAPP_APP_SECRET") ?? false)
         XCTAssertEqual(try load(["WHATSAPP_APP_SECRET": "s3cret"]).features.first { $0.name.hasPrefix("webhook receive") }?.enabled, true)
+    }
+
+    func testDoctorDatabaseReport() async throws {
+        let h = try await AppHarness()
+        XCTAssertEqual(try h.post("not json").status, 200)
+        _ = try await h.app.processor.drain()
+        let report = Doctor.databaseReport(h.app.config)
+        XCTAssertTrue(report.contains("integrity (PRAGMA quick_check): ok"), report)
+        XCTAssertTrue(report.contains("schema version: \(Migrator.latestVersion)"), report)
+        XCTAssertTrue(report.contains("webhook events: failed 1"), report)
+        await h.stop()
+        let missing = try Config.load(from: Environment(values: ["DATA_DIR": "/nonexistent/wasla"]))
+        XCTAssertTrue(Doctor.databaseReport(missing).contains("not created yet"))
     }
 
     func testDoctorMasksSecrets() throws {
