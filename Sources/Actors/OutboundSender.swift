@@ -79,17 +79,13 @@ public struct OutboundSender: Sendable {
         let prepared = try await database.write { conn in try Self.prepare(m, conn: conn, now: now) }
         if let wamid = prepared.existingWamid { return .alreadySent(wamid: wamid) }
         if let refusal = prepared.refusal { return .refused(refusal) }
-        var numberToken: String?
-        if let sealed = prepared.storedToken {
-            guard let opened = secrets?.open(sealed) else {
-                try await record(m.clientID, failure: #"{"code":"token_unreadable","message":"the number's stored token cannot be decrypted (was SESSION_SECRET changed?)"}"#)
-                return .refused("the number's stored token cannot be decrypted (was SESSION_SECRET changed?)")
-            }
-            numberToken = opened
-        }
-        guard let token = numberToken ?? token else {
-            try await record(m.clientID, failure: #"{"code":"no_access_token","message":"no token for this number and WHATSAPP_ACCESS_TOKEN is not set"}"#)
-            return .refused("no token for this number and WHATSAPP_ACCESS_TOKEN is not set")
+        let token: String
+        switch NumberToken.resolve(sealed: prepared.storedToken, box: secrets, installToken: self.token) {
+        case .success(let t):
+            token = t
+        case .failure(let e):
+            try await record(m.clientID, failure: #"{"code":"\#(e.code)","message":"\#(e.description)"}"#)
+            return .refused(e.description)
         }
         if let pacer {
             let wait = await pacer.reserve(number: m.numberID, recipient: m.to)

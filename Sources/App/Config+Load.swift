@@ -54,6 +54,7 @@ extension Config {
         c.queueConcurrency = reader.int("QUEUE_CONCURRENCY", default: c.queueConcurrency, range: 1...256)
         c.sendRatePerNumber = reader.int("SEND_RATE_PER_NUMBER", default: c.sendRatePerNumber, range: 1...10_000)
         c.sendRecipientIntervalMillis = reader.int("SEND_RECIPIENT_INTERVAL_MS", default: 0, range: 0...600_000)
+        c.mediaMaxBytes = reader.int("MEDIA_MAX_BYTES", default: c.mediaMaxBytes, range: 1024...(2 << 30))
         c.queueRunBudgetSeconds = reader.int("QUEUE_RUN_BUDGET_SEC", default: c.queueRunBudgetSeconds, range: 1...600)
 
         c.erpURL = reader.url("ERP_API_URL")

@@ -63,6 +63,8 @@ struct Config: Sendable {
     var sendRatePerNumber = 80
     /// Minimum spacing between two sends to the same recipient from one number (0: off).
     var sendRecipientIntervalMillis = 0
+    /// Largest inbound media file downloaded.
+    var mediaMaxBytes = 100 * 1024 * 1024
 
     // Integrations (install-wide defaults)
     var erpURL: String?

@@ -60,4 +60,18 @@ static inline int wasla_aes256gcm_open(const unsigned char *key, const unsigned 
     EVP_CIPHER_CTX_free(ctx);
     return ok;
 }
+// Incremental SHA-256 for streamed downloads.
+static inline EVP_MD_CTX *wasla_sha256_begin(void) {
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx && !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) { EVP_MD_CTX_free(ctx); ctx = NULL; }
+    return ctx;
+}
+static inline int wasla_sha256_update(EVP_MD_CTX *ctx, const void *data, size_t len) { return EVP_DigestUpdate(ctx, data, len); }
+/// Writes 32 bytes and frees the context.
+static inline int wasla_sha256_finish(EVP_MD_CTX *ctx, unsigned char *out) {
+    unsigned int n = 0;
+    int ok = EVP_DigestFinal_ex(ctx, out, &n) && n == 32;
+    EVP_MD_CTX_free(ctx);
+    return ok;
+}
 #endif

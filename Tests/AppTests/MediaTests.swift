@@ -1,0 +1,104 @@
+@testable import App
+import Actors
+import Foundation
+import Store
+import Support
+import TestSupport
+import XCTest
+
+/// media.download jobs against a loopback fake of the Graph API (lookup, then the file with the bearer token).
+final class MediaTests: XCTestCase {
+    var fake: FakeGraphServer!
+    var h: AppHarness!
+
+    override func setUp() async throws {
+        fake = try FakeGraphServer()
+        h = try await AppHarness(["WHATSAPP_GRAPH_URL": fake.baseURL, "WHATSAPP_ACCESS_TOKEN": "media-token",
+                                  "QUEUE_WORKER": "off", "MEDIA_MAX_BYTES": "4096"])
+    }
+
+    override func tearDown() async throws {
+        await h.stop()
+        await fake.stop()
+    }
+
+    func image(_ wamid: String, mediaID: String, bytes: String) -> String {
+        let b64 = Data(CryptoBytes.sha256(Array(bytes.utf8))).base64EncodedString()
+        return Meta.message(wamid, type: "image", body: #"{"id":"\#(mediaID)","mime_type":"image/jpeg","sha256":"\#(b64)","caption":"pic"}"#)
+    }
+
+    func scriptDownload(mediaID: String, bytes: String, lookupHash: String? = nil) {
+        let hex = lookupHash ?? Identifier.hexString(CryptoBytes.sha256(Array(bytes.utf8)))
+        fake.answerNext(.init(status: .ok, body: #"{"messaging_product":"whatsapp","url":"\#(fake.baseURL)/files/\#(mediaID)","mime_type":"image/jpeg","sha256":"\#(hex)","file_size":\#(bytes.utf8.count),"id":"\#(mediaID)"}"#),
+                        .init(status: .ok, body: bytes))
+    }
+
+    func receive(_ messages: String...) async throws {
+        XCTAssertEqual(try h.post(Meta.envelope(messages: messages)).status, 200)
+        _ = try await h.app.processor.drain()
+        _ = try await h.app.jobs.runDue(concurrency: 1, budgetMillis: 5000)
+    }
+
+    func rows() async throws -> [[String?]] {
+        try await h.app.database.read { conn in
+            try conn.query("SELECT media_id, mime_type, file_size, sha256, storage_path, metadata ->> '$.type' FROM media_files ORDER BY media_id") { r in
+                (0..<6).map { r.string(Int32($0)) }
+            }
+        }
+    }
+
+    func testDownloadIsVerifiedAndStoredByContent() async throws {
+        let bytes = "JPEG-bytes-0123456789"
+        scriptDownload(mediaID: "m1", bytes: bytes)
+        try await receive(image("wamid.I1", mediaID: "m1", bytes: bytes))
+        let lookup = try XCTUnwrap(fake.recorded.first)
+        XCTAssertEqual(lookup.path, "/v21.0/m1")
+        XCTAssertEqual(lookup.authorization, "Bearer media-token")
+        XCTAssertEqual(fake.recorded.last?.path, "/files/m1")
+        XCTAssertEqual(fake.recorded.last?.authorization, "Bearer media-token", "the file itself needs the token too")
+        let r = try await rows()
+        XCTAssertEqual(r.count, 1)
+        let hex = Identifier.hexString(CryptoBytes.sha256(Array(bytes.utf8)))
+        XCTAssertEqual(r[0][0 ..< 6].map { $0 }, ["m1", "image/jpeg", String(bytes.utf8.count), hex,
+                                                  "\(hex.prefix(2))/\(hex.dropFirst(2).prefix(2))/\(hex)", "image"])
+        let stored = try String(contentsOfFile: h.app.config.dataDirectory + "/media/" + (r[0][4] ?? ""), encoding: .utf8)
+        XCTAssertEqual(stored, bytes)
+        // The same bytes in another message: a second row, one file.
+        scriptDownload(mediaID: "m2", bytes: bytes)
+        try await receive(image("wamid.I2", mediaID: "m2", bytes: bytes))
+        let both = try await rows()
+        XCTAssertEqual(both.count, 2)
+        XCTAssertEqual(both[0][4], both[1][4])
+    }
+
+    func testChecksumMismatchIsNeverStored() async throws {
+        scriptDownload(mediaID: "m3", bytes: "tampered bytes", lookupHash: String(repeating: "0", count: 64))
+        try await receive(image("wamid.I3", mediaID: "m3", bytes: "original bytes"))
+        let none = try await rows()
+        XCTAssertEqual(none.count, 0)
+        let job = try await h.app.database.read { try $0.queryOne("SELECT status, last_error FROM message_jobs WHERE type = 'media.download'") { ($0.string(0), $0.string(1)) } }
+        XCTAssertEqual(job?.0, "failed", "retried later with a fresh URL")
+        XCTAssertTrue((job?.1 ?? nil)?.contains("checksum") ?? false)
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: h.app.config.dataDirectory + "/media/tmp")) ?? []
+        XCTAssertEqual(leftovers, [], "no temp file left behind")
+    }
+
+    func testUnknownMediaIdIsFinalAndRecordedOnTheMessage() async throws {
+        fake.answerNext(.metaError(.badRequest, code: 100, message: "Unsupported get request", subcode: 33))
+        try await receive(image("wamid.I4", mediaID: "gone", bytes: "x"))
+        let job = try await h.app.database.read { try $0.queryOne("SELECT status FROM message_jobs WHERE type = 'media.download'") { $0.string(0) } ?? nil }
+        XCTAssertEqual(job, "dead")
+        let error = try await h.app.database.read { try $0.queryOne("SELECT error ->> '$.code' FROM messages WHERE whatsapp_message_id = 'wamid.I4'") { $0.string(0) } ?? nil }
+        XCTAssertEqual(error, "media_unavailable")
+    }
+
+    func testTooLargeIsRefused() async throws {
+        let big = String(repeating: "B", count: 5000)
+        scriptDownload(mediaID: "m5", bytes: big)
+        try await receive(image("wamid.I5", mediaID: "m5", bytes: big))
+        let none = try await rows()
+        XCTAssertEqual(none.count, 0)
+        let job = try await h.app.database.read { try $0.queryOne("SELECT status FROM message_jobs WHERE type = 'media.download'") { $0.string(0) } ?? nil }
+        XCTAssertEqual(job, "dead")
+    }
+}
