@@ -77,7 +77,8 @@ final class Application: Sendable {
         self.processor = processor
         let graph = GraphClient(configuration: GraphConfiguration(baseURL: config.whatsappGraphURL,
                                                                   apiVersion: config.whatsappAPIVersion))
-        let jobs = JobQueue(database: database, handlers: JobHandlers.all(config: config, database: database, graph: graph),
+        let parts = JobHandlers.build(config: config, database: database, graph: graph)
+        let jobs = JobQueue(database: database, handlers: parts.handlers,
                             metrics: JobMetrics(registry: metrics))
         self.jobs = jobs
         self.worker = JobWorker(queue: jobs, concurrency: config.queueConcurrency, logger: logger.child("jobs"))
@@ -97,6 +98,9 @@ final class Application: Sendable {
         QueueRoutes(secret: config.queueSecret, jobs: jobs, concurrency: config.queueConcurrency,
                     budgetSeconds: config.queueRunBudgetSeconds,
                     limiter: RateLimiter(limit: config.queueRateLimit.max, windowSeconds: config.queueRateLimit.windowSeconds))
+            .register(in: &routes)
+        MessageAPI(keys: APIKeys(database: database), sender: parts.sender, database: database,
+                   limiter: RateLimiter(limit: config.apiRateLimit.max, windowSeconds: config.apiRateLimit.windowSeconds))
             .register(in: &routes)
         WebhookRoutes(verifyToken: config.whatsappVerifyToken, ingest: ingest, maxBodyBytes: config.webhookMaxBodyBytes,
                       logger: logger.child("webhook")).register(in: &routes)

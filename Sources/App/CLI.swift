@@ -12,6 +12,7 @@ enum Command: Equatable {
     case jobsRetry(id: String)
     case setNumberToken(phoneNumberID: String)
     case setAppSecret(wabaID: String)
+    case createKey(name: String, scopes: [String], project: String?)
 
     /// Parses the arguments after the program name.
     static func parse(_ args: [String]) -> Result<Command, CLIError> {
@@ -29,6 +30,24 @@ enum Command: Equatable {
         case "restore":
             guard rest.count == 1, !rest[0].isEmpty else { return .failure(CLIError("usage: wasla restore PATH")) }
             return .success(.restore(path: rest[0]))
+        case "keys":
+            guard rest.first == "create" else { return .failure(CLIError(keysUsage)) }
+            var name: String?
+            var scopes = ["read", "send"]
+            var project: String?
+            var i = 1
+            while i + 1 < rest.count {
+                switch rest[i] {
+                case "--name": name = rest[i + 1]
+                case "--scopes": scopes = rest[i + 1].split(separator: ",").map(String.init)
+                case "--project": project = rest[i + 1]
+                default: return .failure(CLIError(keysUsage))
+                }
+                i += 2
+            }
+            guard i == rest.count, let name, !name.isEmpty, !scopes.isEmpty,
+                  scopes.allSatisfy({ ["read", "send", "admin"].contains($0) }) else { return .failure(CLIError(keysUsage)) }
+            return .success(.createKey(name: name, scopes: scopes, project: project))
         case "wabas":
             guard rest.count == 2, rest[0] == "set-app-secret", !rest[1].isEmpty else {
                 return .failure(CLIError("usage: wasla wabas set-app-secret WABA_ID   (the secret is read from stdin)"))
@@ -65,6 +84,7 @@ enum Command: Equatable {
         }
     }
 
+    static let keysUsage = "usage: wasla keys create --name NAME [--scopes read,send,admin] [--project PROJECT_ID]"
     static let replayUsage = "usage: wasla replay --event ID | --failed | --unrouted | --since TIME"
 
     /// `2026-11-24`, `2026-11-24T10:00:00Z` (UTC) or Unix seconds, as Unix milliseconds.
@@ -103,6 +123,8 @@ enum Command: Equatable {
           wabas set-app-secret WABA_ID
                          Store the app secret of another Meta app posting for this WABA (read from stdin),
                          encrypted with SESSION_SECRET; a running server picks it up within 30 s.
+          keys create --name NAME [--scopes read,send,admin] [--project ID]
+                         Create a project API key; it is printed once and stored only as a hash.
           jobs list [--state S]   List jobs (S: pending, running, done, failed, dead).
           jobs retry ID  Run a failed or dead job again.
           doctor         Print the effective configuration (secrets masked) and what each feature lacks.

@@ -50,6 +50,9 @@ extension Config {
             windowSeconds: reader.int("QUEUE_RATE_LIMIT_WINDOW_SEC", default: c.queueRateLimit.windowSeconds,
                                       range: 1...86_400))
 
+        c.apiRateLimit = RateLimitSetting(
+            max: reader.int("API_RATE_LIMIT_MAX", default: c.apiRateLimit.max, range: 1...10_000_000),
+            windowSeconds: reader.int("API_RATE_LIMIT_WINDOW_SEC", default: c.apiRateLimit.windowSeconds, range: 1...86_400))
         c.queueWorker = reader.parsed("QUEUE_WORKER", default: true, expected: "on or off") { Self.onOff($0) }
         c.queueConcurrency = reader.int("QUEUE_CONCURRENCY", default: c.queueConcurrency, range: 1...256)
         c.sendRatePerNumber = reader.int("SEND_RATE_PER_NUMBER", default: c.sendRatePerNumber, range: 1...10_000)

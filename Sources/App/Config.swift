@@ -54,6 +54,8 @@ struct Config: Sendable {
     var queueSecret: String?
     var webhookRateLimit = RateLimitSetting(max: 60_000, windowSeconds: 60)
     var queueRateLimit = RateLimitSetting(max: 30, windowSeconds: 60)
+    /// Per API key.
+    var apiRateLimit = RateLimitSetting(max: 600, windowSeconds: 60)
     /// Run jobs in this process (off: only `POST /api/queue/whatsapp` runs them).
     var queueWorker = true
     var queueConcurrency = 4

@@ -1,22 +1,27 @@
 import Actors
 import Store
 
-/// The job handlers this build has, by job type. A job whose type has no handler waits, pending, for a build
-/// that handles it.
+/// The job handlers this build has, by job type, and the sender they share with the API. A job whose type
+/// has no handler waits, pending, for a build that handles it.
 enum JobHandlers {
-    static func all(config: Config, database: Database, graph: GraphClient) -> [String: JobHandler] {
+    struct Parts {
+        let handlers: [String: JobHandler]
+        let sender: OutboundSender
+    }
+
+    static func build(config: Config, database: Database, graph: GraphClient) -> Parts {
+        let secrets = config.sessionSecret.flatMap { SecretBox(sessionSecret: $0) }
         let pacer = SendPacer(perNumberPerSecond: Double(config.sendRatePerNumber),
                               perRecipientIntervalMillis: Int64(config.sendRecipientIntervalMillis))
-        let secrets = config.sessionSecret.flatMap { SecretBox(sessionSecret: $0) }
+        let sender = OutboundSender(database: database, graph: graph, token: config.whatsappAccessToken,
+                                    secrets: secrets, pacer: pacer)
         let media = MediaStore(database: database, graph: graph, directory: config.dataDirectory + "/media",
                                maxBytes: config.mediaMaxBytes, installToken: config.whatsappAccessToken, secrets: secrets)
         let ai = config.aiURL.map { AIClient(baseURL: $0, apiKey: config.aiKey, model: config.aiModel ?? "") }
-        return [
-            "message.send": OutboundSender(database: database, graph: graph, token: config.whatsappAccessToken,
-                                           secrets: secrets,
-                                           pacer: pacer).jobHandler,
+        return Parts(handlers: [
+            "message.send": sender.jobHandler,
             "workflow.inbound": WorkflowRunner(database: database, ai: ai).jobHandler,
             "media.download": media.jobHandler,
-        ]
+        ], sender: sender)
     }
 }

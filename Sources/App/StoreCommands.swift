@@ -186,3 +186,18 @@ extension StoreCommands {
         }
     }
 }
+
+extension StoreCommands {
+    /// Creates an API key for a project (the default one unless given) and prints it once.
+    static func createKey(_ config: Config, name: String, scopes: [String], project: String?) throws -> String {
+        var key = ""
+        try inTransaction(config) { conn, defaults in
+            let projectID = project ?? defaults.projectID
+            guard (try conn.scalarInt("SELECT count(*) FROM projects WHERE id = ?", [projectID]) ?? 0) == 1 else {
+                throw CLIError("no project with id \(projectID)")
+            }
+            key = try APIKeys.create(conn, projectID: projectID, name: name, scopes: Set(scopes))
+        }
+        return "\(key)\n(shown once: Wasla stores only its SHA-256; use it as Authorization: Bearer or X-API-Key)"
+    }
+}

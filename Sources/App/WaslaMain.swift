@@ -49,6 +49,9 @@ enum WaslaMain {
             let config = loadConfigOrExit()
             let secret = readLine(strippingNewline: true) ?? ""
             await runStoreCommand { try StoreCommands.setAppSecret(config, wabaID: wabaID, secret: secret) }
+        case .createKey(let name, let scopes, let project):
+            let config = loadConfigOrExit()
+            await runStoreCommand { try StoreCommands.createKey(config, name: name, scopes: scopes, project: project) }
         case .jobsList(let state):
             let config = loadConfigOrExit()
             await runStoreCommand { try StoreCommands.listJobs(config, state: state) }

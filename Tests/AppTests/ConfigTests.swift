@@ -227,6 +227,9 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try Command.parse(["numbers", "set-token", "PN1"]).get(), .setNumberToken(phoneNumberID: "PN1"))
         XCTAssertThrowsError(try Command.parse(["numbers", "set-token"]).get())
         XCTAssertEqual(try Command.parse(["wabas", "set-app-secret", "W1"]).get(), .setAppSecret(wabaID: "W1"))
+        XCTAssertEqual(try Command.parse(["keys", "create", "--name", "crm", "--scopes", "read,send"]).get(),
+                       .createKey(name: "crm", scopes: ["read", "send"], project: nil))
+        XCTAssertThrowsError(try Command.parse(["keys", "create", "--name", "x", "--scopes", "root"]).get())
         XCTAssertThrowsError(try Command.parse(["jobs", "list", "--state", "zombie"]).get())
         XCTAssertThrowsError(try Command.parse(["frobnicate"]).get())
     }

@@ -1,0 +1,72 @@
+import Store
+import Support
+
+/// Project API keys: shown once at creation, stored as SHA-256 (a copy of the database cannot be replayed),
+/// each scoped to one project and to `read`, `send` and/or `admin`.
+public struct APIKeys: Sendable {
+    public struct Key: Sendable, Equatable {
+        public let id: String
+        public let projectID: String
+        public let scopes: Set<String>
+    }
+
+    public static let validScopes: Set<String> = ["read", "send", "admin"]
+    let database: Database
+
+    public init(database: Database) { self.database = database }
+
+    /// A new random key (`wsk_` + 43 base64url characters); returns the plaintext, which is never stored.
+    public static func generate() -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        let bytes = CryptoBytes.random(32)
+        var out = Array("wsk_".utf8)
+        var bits = 0
+        var value = 0
+        for b in bytes {
+            value = value << 8 | Int(b)
+            bits += 8
+            while bits >= 6 {
+                bits -= 6
+                out.append(alphabet[(value >> bits) & 63])
+            }
+        }
+        if bits > 0 { out.append(alphabet[(value << (6 - bits)) & 63]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func hash(_ key: String) -> String { Identifier.hexString(CryptoBytes.sha256(Array(key.utf8))) }
+
+    /// Creates a key in `conn`'s transaction; returns the plaintext.
+    public static func create(_ conn: SQLiteConnection, projectID: String, name: String, scopes: Set<String>) throws -> String {
+        let key = generate()
+        let now = WallClock.nowMillis()
+        let scopeJSON = String(decoding: JSONValue.array(scopes.sorted().map { .string($0) }).encoded, as: UTF8.self)
+        try conn.run("""
+            INSERT INTO api_keys (id, project_id, name, key_hash, prefix, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, [Identifier.uuid(), projectID, name, hash(key), String(key.prefix(12)), scopeJSON, now])
+        return key
+    }
+
+    /// The key's project and scopes, or nil when unknown or revoked. Lookup is by SHA-256 of the presented
+    /// key, so timing reveals nothing about stored keys; `last_used_at` is written at most once a minute.
+    public func authenticate(_ presented: String) async throws -> Key? {
+        guard presented.hasPrefix("wsk_"), presented.utf8.count < 200 else { return nil }
+        let digest = Self.hash(presented)
+        let found = try await database.read { conn in
+            try conn.queryOne("SELECT id, project_id, scopes, last_used_at FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
+                              [digest]) { row in
+                (row.string(0) ?? "", row.string(1) ?? "", row.string(2) ?? "[]", row.int(3) ?? 0)
+            }
+        }
+        guard let (id, project, scopesJSON, lastUsed) = found else { return nil }
+        let now = WallClock.nowMillis()
+        if now - lastUsed > 60_000 {
+            let db = database
+            Task { _ = try? await db.write(priority: .background) { conn in
+                try conn.run("UPDATE api_keys SET last_used_at = ? WHERE id = ?", [now, id])
+            } }
+        }
+        let scopes = Set(((try? JSONValue.parse(scopesJSON))?.arrayValue ?? []).compactMap(\.stringValue))
+        return Key(id: id, projectID: project, scopes: scopes)
+    }
+}
