@@ -140,12 +140,14 @@ final class Application: Sendable {
     func stop() async {
         logger.info("shutting down", ["grace_seconds": String(config.shutdownGraceSeconds)])
         await server.shutdown()
+        logger.info("http stopped; stopping background work")
         await processor.stop()
         await worker.stop()
         let reload = secretReload.withLock { $0.take() }
         reload?.cancel()
         await reload?.value
         await maintenance.stop()
+        logger.info("background work stopped; closing the store")
         await database.close()
         lock.release()
         logger.info("stopped")

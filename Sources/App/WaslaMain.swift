@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CLinux
+import Dispatch
 import Store
 import Support
 
@@ -123,7 +124,17 @@ enum WaslaMain {
         }
         let signal = await Signals.waitForTermination()
         logger.info("signal received", ["signal": signal])
+        // A stop must end: if it has not within the grace period and 15 s more, exit anyway (status 1, logged).
+        // Acknowledged webhooks are already durable (synchronous=FULL) and SQLite recovers its WAL on the next
+        // start. One CI run under heavy load saw a stop that never finished; its cause was not found.
+        let stopLimit = config.shutdownGraceSeconds + 15
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(stopLimit)) {
+            logger.error("stop did not finish in time; exiting without waiting further", ["seconds": String(stopLimit)])
+            exit(1)
+        }
         await app.stop()
+        // Everything is stopped and durable: exit now instead of depending on the async main's unwinding.
+        exit(0)
     }
 
     static func printError(_ s: String) {

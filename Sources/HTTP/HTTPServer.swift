@@ -115,6 +115,7 @@ public final class HTTPServer: Sendable {
             return (st.acceptTask, st.stopped)
         }
         guard !alreadyStopped, let task else { return }
+        logger.info("stopping: no new connections, idle ones closed", ["open_connections": String(openCount.load(ordering: .relaxed))])
         for loop in loops { loop.execute { loop.beginShutdown() } }
         let grace = context.configuration.shutdownGraceMillis
         let finished = await Self.finishes(task, withinMillis: grace)

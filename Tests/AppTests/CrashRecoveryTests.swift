@@ -74,7 +74,7 @@ final class CrashRecoveryTests: XCTestCase {
             if pending == 0 { break }
             usleep(50_000)
         }
-        server.stop()
+        XCTAssertNotNil(server.stop(), "SIGTERM must end the server in bounded time")
         XCTAssertEqual(pending, 0, "everything stored was processed after the restart")
         let conn = try SQLiteConnection(path: dbPath, mode: .readOnly)
         defer { conn.close() }
@@ -114,7 +114,11 @@ final class CrashRecoveryTests: XCTestCase {
             }
         }
         XCTAssertEqual(status, 200, "ready again once descriptors are free (reserve \(reserve ?? "auto"))")
-        server.stop()
+        let exitStatus = server.stop()
+        XCTAssertNotNil(exitStatus, "SIGTERM must end the server in bounded time; its log ends with: \(server.log.withLock { String($0.suffix(1500)) })")
+        if exitStatus != 0 {
+            print("WARNING: the stop needed the watchdog (exit status \(exitStatus.map(String.init) ?? "killed")); log tail: \(server.log.withLock { String($0.suffix(1500)) })")
+        }
     }
 
     func testConnectionCapLeavesDescriptorsForTheStore() throws {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Support
 
 /// The real `wasla` binary as a child process on 127.0.0.1 with a port it picks itself. Every process started
 /// here is stopped by its PID (`kill` / `stop`, and in `deinit` as a last resort).
@@ -10,6 +11,8 @@ public final class ServerProcess {
     public let port: Int
     public let pid: Int32
     private let stderrPipe: Pipe
+    /// The last 20,000 characters the server logged.
+    public let log = Locked<String>("")
 
     /// Finds the built `wasla` next to the test bundle (`swift build --build-tests` builds it).
     public static func binaryPath() -> String? {
@@ -73,8 +76,13 @@ public final class ServerProcess {
             throw ClientError("wasla did not start: \(buffer.suffix(500))")
         }
         self.port = port
-        // Keep draining stderr so the child never blocks on a full pipe.
-        handle.readabilityHandler = { h in _ = h.availableData }
+        // Keep draining stderr so the child never blocks on a full pipe; the lines are kept for failure reports.
+        let log = self.log
+        log.withLock { $0 = buffer }
+        handle.readabilityHandler = { h in
+            let text = String(decoding: h.availableData, as: UTF8.self)
+            log.withLock { $0 = String(($0 + text).suffix(20_000)) }
+        }
     }
 
     /// SIGKILL: no shutdown path runs, as in a crash.
@@ -84,13 +92,21 @@ public final class ServerProcess {
         stderrPipe.fileHandleForReading.readabilityHandler = nil
     }
 
-    /// SIGTERM and wait: the graceful path.
-    public func stop() {
+    /// SIGTERM and wait up to `timeoutSeconds` for the process to exit; past that, SIGKILL. Returns the exit
+    /// status, or nil when it had to be killed: a test fails instead of hanging on a stop that never ends.
+    @discardableResult
+    public func stop(timeoutSeconds: Double = 40) -> Int32? {
+        defer { stderrPipe.fileHandleForReading.readabilityHandler = nil }
+        guard process.isRunning else { return process.terminationStatus }
+        Glibc.kill(pid, SIGTERM)
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
         if process.isRunning {
-            Glibc.kill(pid, SIGTERM)
+            Glibc.kill(pid, SIGKILL)
             process.waitUntilExit()
+            return nil
         }
-        stderrPipe.fileHandleForReading.readabilityHandler = nil
+        return process.terminationStatus
     }
 
     /// CPU seconds (user + system) the process has used so far, from /proc.
