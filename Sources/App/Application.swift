@@ -77,30 +77,31 @@ final class Application: Sendable {
         self.processor = processor
         let graph = GraphClient(configuration: GraphConfiguration(baseURL: config.whatsappGraphURL,
                                                                   apiVersion: config.whatsappAPIVersion))
-        let parts = JobHandlers.build(config: config, database: database, graph: graph)
+        let secretBox = config.sessionSecret.flatMap { SecretBox(sessionSecret: $0) }
+        self.secretBox = secretBox
+        let parts = JobHandlers.build(config: config, database: database, graph: graph, secrets: secretBox)
         let jobs = JobQueue(database: database, handlers: parts.handlers,
                             metrics: JobMetrics(registry: metrics))
         self.jobs = jobs
         self.worker = JobWorker(queue: jobs, concurrency: config.queueConcurrency, logger: logger.child("jobs"))
         let verifier = SignatureVerifier(secrets: config.appSecrets)
         self.verifier = verifier
-        self.secretBox = config.sessionSecret.flatMap { SecretBox(sessionSecret: $0) }
         self.ingest = WebhookIngest(
             verifier: verifier,
-            limiter: RateLimiter(limit: config.webhookRateLimit.max, windowSeconds: config.webhookRateLimit.windowSeconds),
+            limiter: config.webhookRateLimit.limiter(),
             deduplicator: Deduplicator(), inbox: WebhookInbox(database: database),
             metrics: IngestMetrics(registry: metrics), onStored: { processor.wake() })
         let serverMetrics = HTTPServerMetrics(registry: metrics)
         var routes = RouterBuilder(defaultBodyLimit: config.http.limits.maxBodyBytes)
         routes.use(RequestLog.middleware(logger: logger.child("http")))
-        HealthRoutes(readiness: readiness, metrics: metrics, startedAt: startedAt, logger: logger.child("http"))
+        HealthRoutes(readiness: readiness, metrics: metrics, logger: logger.child("http"))
             .register(in: &routes)
         QueueRoutes(secret: config.queueSecret, jobs: jobs, concurrency: config.queueConcurrency,
                     budgetSeconds: config.queueRunBudgetSeconds,
-                    limiter: RateLimiter(limit: config.queueRateLimit.max, windowSeconds: config.queueRateLimit.windowSeconds))
+                    limiter: config.queueRateLimit.limiter())
             .register(in: &routes)
         MessageAPI(keys: APIKeys(database: database), sender: parts.sender, database: database,
-                   limiter: RateLimiter(limit: config.apiRateLimit.max, windowSeconds: config.apiRateLimit.windowSeconds))
+                   limiter: config.apiRateLimit.limiter())
             .register(in: &routes)
         WebhookRoutes(verifyToken: config.whatsappVerifyToken, ingest: ingest, maxBodyBytes: config.webhookMaxBodyBytes,
                       logger: logger.child("webhook")).register(in: &routes)

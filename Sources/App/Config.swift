@@ -13,6 +13,8 @@ struct BasicAuthUser: Sendable, Equatable {
 struct RateLimitSetting: Sendable, Equatable {
     var max: Int
     var windowSeconds: Int
+
+    func limiter() -> RateLimiter { RateLimiter(limit: max, windowSeconds: windowSeconds) }
 }
 
 /// The effective configuration of one process. Built once at startup by `Config.load`; immutable after.

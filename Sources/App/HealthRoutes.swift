@@ -5,7 +5,6 @@ import Support
 struct HealthRoutes {
     let readiness: Readiness
     let metrics: MetricsRegistry
-    let startedAt: Int64
     let logger: Logger
 
     func register(in routes: inout RouterBuilder) {

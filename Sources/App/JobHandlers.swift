@@ -9,8 +9,7 @@ enum JobHandlers {
         let sender: OutboundSender
     }
 
-    static func build(config: Config, database: Database, graph: GraphClient) -> Parts {
-        let secrets = config.sessionSecret.flatMap { SecretBox(sessionSecret: $0) }
+    static func build(config: Config, database: Database, graph: GraphClient, secrets: SecretBox?) -> Parts {
         let pacer = SendPacer(perNumberPerSecond: Double(config.sendRatePerNumber),
                               perRecipientIntervalMillis: Int64(config.sendRecipientIntervalMillis))
         let sender = OutboundSender(database: database, graph: graph, token: config.whatsappAccessToken,
