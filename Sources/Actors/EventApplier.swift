@@ -126,25 +126,30 @@ struct EventApplier {
     /// (meta-webhooks.md §7); returns its id, or nil when neither id is known.
     mutating func upsertContact(projectID: String, waID: String?, userID: String?, name: String?) throws -> String? {
         guard waID != nil || userID != nil else { return nil }
-        var existing: String?
+        // One read gives the id and the stored fields: most messages come from known, unchanged contacts.
+        let row: (Row) -> StoredContact = { StoredContact(id: $0.string(0) ?? "", name: $0.string(1),
+                                                          userID: $0.string(2), waID: $0.string(3)) }
+        var existing: StoredContact?
         if let userID {
-            existing = try conn.queryOne("SELECT id FROM contacts WHERE project_id = ? AND user_id = ?",
-                                         [projectID, userID]) { $0.string(0) } ?? nil
+            existing = try conn.queryOne(
+                "SELECT id, profile_name, user_id, wa_id FROM contacts WHERE project_id = ? AND user_id = ?",
+                [projectID, userID], row)
         }
         if existing == nil, let waID {
-            existing = try conn.queryOne("SELECT id FROM contacts WHERE project_id = ? AND wa_id = ?",
-                                         [projectID, waID]) { $0.string(0) } ?? nil
+            existing = try conn.queryOne(
+                "SELECT id, profile_name, user_id, wa_id FROM contacts WHERE project_id = ? AND wa_id = ?",
+                [projectID, waID], row)
         }
-        if let id = existing {
-            if try !contactNeedsUpdate(id, waID: waID, userID: userID, name: name) { return id }
+        if let stored = existing {
+            if !stored.needsUpdate(waID: waID, userID: userID, name: name) { return stored.id }
             try conn.run("""
                 UPDATE contacts SET profile_name = COALESCE(?, profile_name), user_id = COALESCE(user_id, ?),
                     wa_id = COALESCE(wa_id, CASE WHEN NOT EXISTS (SELECT 1 FROM contacts WHERE project_id = ? AND wa_id = ?)
                                                  THEN ? END),
                     phone = COALESCE(phone, ?), updated_at = ?
                 WHERE id = ?
-                """, [name, userID, projectID, waID, waID, waID, now, id])
-            return id
+                """, [name, userID, projectID, waID, waID, waID, now, stored.id])
+            return stored.id
         }
         let id = Identifier.uuid()
         try conn.run("""
@@ -153,17 +158,6 @@ struct EventApplier {
             """, [id, projectID, waID, userID, name, waID, now, now])
         report.contacts += 1
         return id
-    }
-
-    /// Whether an upsert would change the stored contact (most messages come from known, unchanged contacts).
-    func contactNeedsUpdate(_ id: String, waID: String?, userID: String?, name: String?) throws -> Bool {
-        guard let (storedName, storedUser, storedWa) = try conn.queryOne(
-            "SELECT profile_name, user_id, wa_id FROM contacts WHERE id = ?", [id],
-            { ($0.string(0), $0.string(1), $0.string(2)) }) else { return true }
-        if let name, name != storedName { return true }
-        if userID != nil && storedUser == nil { return true }
-        if waID != nil && storedWa == nil { return true }
-        return false
     }
 
     /// The open conversation of (number, contact); one idle past the limit is ended and a new one opened.
@@ -198,5 +192,21 @@ struct EventApplier {
             ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
             """, [Identifier.uuid(), type, String(decoding: payload.encoded, as: UTF8.self), now, key, projectID, now, now])
         report.jobs += inserted
+    }
+}
+
+/// The fields of a stored contact an upsert compares against.
+struct StoredContact {
+    let id: String
+    let name: String?
+    let userID: String?
+    let waID: String?
+
+    /// Whether an upsert with these values would change the stored contact.
+    func needsUpdate(waID newWa: String?, userID newUser: String?, name newName: String?) -> Bool {
+        if let newName, newName != name { return true }
+        if newUser != nil && userID == nil { return true }
+        if newWa != nil && waID == nil { return true }
+        return false
     }
 }
