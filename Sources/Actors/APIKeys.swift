@@ -17,21 +17,7 @@ public struct APIKeys: Sendable {
 
     /// A new random key (`wsk_` + 43 base64url characters); returns the plaintext, which is never stored.
     public static func generate() -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
-        let bytes = CryptoBytes.random(32)
-        var out = Array("wsk_".utf8)
-        var bits = 0
-        var value = 0
-        for b in bytes {
-            value = value << 8 | Int(b)
-            bits += 8
-            while bits >= 6 {
-                bits -= 6
-                out.append(alphabet[(value >> bits) & 63])
-            }
-        }
-        if bits > 0 { out.append(alphabet[(value << (6 - bits)) & 63]) }
-        return String(decoding: out, as: UTF8.self)
+        "wsk_" + CryptoBytes.base64URL(CryptoBytes.random(32))
     }
 
     static func hash(_ key: String) -> String { Identifier.hexString(CryptoBytes.sha256(Array(key.utf8))) }

@@ -53,6 +53,25 @@ public final class HMACKey: Sendable {
 
 /// Hashing and comparison helpers over libcrypto.
 public enum CryptoBytes {
+    /// Unpadded base64url (RFC 4648 §5): 32 bytes give 43 characters.
+    public static func base64URL(_ bytes: [UInt8]) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count * 4 + 2) / 3)
+        var bits = 0
+        var value = 0
+        for b in bytes {
+            value = (value << 8 | Int(b)) & 0xFFFF
+            bits += 8
+            while bits >= 6 {
+                bits -= 6
+                out.append(alphabet[(value >> bits) & 63])
+            }
+        }
+        if bits > 0 { out.append(alphabet[(value << (6 - bits)) & 63]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// SHA-256 of `data` (32 bytes).
     public static func sha256(_ data: UnsafeRawBufferPointer) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)

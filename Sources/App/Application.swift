@@ -26,6 +26,7 @@ final class Application: Sendable {
     let processor: WebhookProcessor
     let jobs: JobQueue
     let worker: JobWorker
+    let dashboard: Dashboard
     let startedAt = WallClock.nowMillis()
 
     /// Prepares the data directory, takes its lock, opens and migrates the database, seeds the defaults, and
@@ -43,6 +44,15 @@ final class Application: Sendable {
         }
         let app = try Application(config: config, logSink: logSink, database: database, defaults: defaults, lock: lock)
         await app.reloadStoredSecrets()
+        do {
+            let shownHost = config.host == "0.0.0.0" || config.host == "::" ? "localhost" : config.host
+            try await app.dashboard.bootstrap(config.basicAuthUsers,
+                                              listenURL: config.publicURL ?? "http://\(shownHost):\(config.port)")
+        } catch {
+            await database.close()
+            lock.release()
+            throw error
+        }
         return app
     }
 
@@ -94,6 +104,9 @@ final class Application: Sendable {
         let serverMetrics = HTTPServerMetrics(registry: metrics)
         var routes = RouterBuilder(defaultBodyLimit: config.http.limits.maxBodyBytes)
         routes.use(RequestLog.middleware(logger: logger.child("http")))
+        let dashboard = try Dashboard(config: config, database: database, logger: logger.child("web"))
+        self.dashboard = dashboard
+        dashboard.register(in: &routes, config: config, database: database, sender: parts.sender)
         HealthRoutes(readiness: readiness, metrics: metrics, logger: logger.child("http"))
             .register(in: &routes)
         QueueRoutes(secret: config.queueSecret, jobs: jobs, concurrency: config.queueConcurrency,

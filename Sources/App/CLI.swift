@@ -13,6 +13,8 @@ enum Command: Equatable {
     case setNumberToken(phoneNumberID: String)
     case setAppSecret(wabaID: String)
     case createKey(name: String, scopes: [String], project: String?)
+    case addUser(email: String, role: String)
+    case hashPassword
 
     /// Parses the arguments after the program name.
     static func parse(_ args: [String]) -> Result<Command, CLIError> {
@@ -48,6 +50,21 @@ enum Command: Equatable {
             guard i == rest.count, let name, !name.isEmpty, !scopes.isEmpty,
                   scopes.allSatisfy({ ["read", "send", "admin"].contains($0) }) else { return .failure(CLIError(keysUsage)) }
             return .success(.createKey(name: name, scopes: scopes, project: project))
+        case "user":
+            if rest == ["hash"] { return .success(.hashPassword) }
+            let usage = CLIError("usage: wasla user add --email EMAIL --role admin|agent|viewer   (the password is read from stdin)\n"
+                                 + "       wasla user hash   (prints a PHC hash of the password on stdin, for BASIC_AUTH_USERS)")
+            guard rest.count == 5, rest[0] == "add" else { return .failure(usage) }
+            var email = "", role = ""
+            for i in stride(from: 1, to: 5, by: 2) {
+                switch rest[i] {
+                case "--email": email = rest[i + 1]
+                case "--role": role = rest[i + 1]
+                default: return .failure(usage)
+                }
+            }
+            guard !email.isEmpty, ["admin", "agent", "viewer"].contains(role) else { return .failure(usage) }
+            return .success(.addUser(email: email, role: role))
         case "wabas":
             guard rest.count == 2, rest[0] == "set-app-secret", !rest[1].isEmpty else {
                 return .failure(CLIError("usage: wasla wabas set-app-secret WABA_ID   (the secret is read from stdin)"))
@@ -125,6 +142,9 @@ enum Command: Equatable {
                          encrypted with SESSION_SECRET; a running server picks it up within 30 s.
           keys create --name NAME [--scopes read,send,admin] [--project ID]
                          Create a project API key; it is printed once and stored only as a hash.
+          user add --email EMAIL --role admin|agent|viewer
+                         Create a dashboard user or reset its password and role (password read from stdin).
+          user hash      Print a PBKDF2 hash of the password on stdin, for BASIC_AUTH_USERS.
           jobs list [--state S]   List jobs (S: pending, running, done, failed, dead).
           jobs retry ID  Run a failed or dead job again.
           doctor         Print the effective configuration (secrets masked) and what each feature lacks.

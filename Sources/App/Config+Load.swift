@@ -39,6 +39,15 @@ extension Config {
         }
         c.authPasswordSalt = reader.string("AUTH_PASSWORD_SALT")
         c.basicAuthUsers = reader.basicAuthUsers("BASIC_AUTH_USERS")
+        c.sessionIdleMinutes = reader.int("SESSION_IDLE_MINUTES", default: c.sessionIdleMinutes, range: 1...1440)
+        c.sessionAbsoluteHours = reader.int("SESSION_ABSOLUTE_HOURS", default: c.sessionAbsoluteHours, range: 1...720)
+        c.sessionCookieSecure = reader.parsed("SESSION_COOKIE_SECURE", default: true, expected: "on or off") {
+            Self.onOff($0)
+        }
+        if !c.sessionCookieSecure && !["127.0.0.1", "::1", "localhost"].contains(c.host) {
+            reader.fail("SESSION_COOKIE_SECURE", "may be off only when HOST is a loopback address (plain-HTTP development)")
+        }
+        c.publicURL = reader.url("PUBLIC_URL")
 
         c.queueSecret = reader.string("QUEUE_SECRET")
         c.webhookRateLimit = RateLimitSetting(

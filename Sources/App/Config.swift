@@ -51,6 +51,14 @@ struct Config: Sendable {
     var sessionSecret: String?
     var authPasswordSalt: String?
     var basicAuthUsers: [BasicAuthUser] = []
+    var sessionIdleMinutes = 30
+    var sessionAbsoluteHours = 8
+    /// Off only for plain-HTTP development on a loopback HOST: the cookie then loses `Secure` and the
+    /// `__Host-` prefix, and startup warns.
+    var sessionCookieSecure = true
+    /// The URL operators open (e.g. https://wasla.example.com): state-changing dashboard requests must come
+    /// from this origin. Without it, the request's own Host is the expected origin.
+    var publicURL: String?
 
     // Queue
     var queueSecret: String?

@@ -201,3 +201,25 @@ extension StoreCommands {
         return "\(key)\n(shown once: Wasla stores only its SHA-256; use it as Authorization: Bearer or X-API-Key)"
     }
 }
+
+extension StoreCommands {
+    /// `wasla user add`: creates the user or resets its password and role (which ends its sessions).
+    static func addUser(_ config: Config, email: String, role: String, password: String) async throws -> String {
+        guard Users.isValidEmail(email), let role = Users.Role(rawValue: role) else { throw CLIError("give a valid --email and --role") }
+        let hash = try await hashPassword(config, password: password)
+        var id = ""
+        try inTransaction(config) { conn, _ in id = try Users.upsert(conn, email: email, passwordHash: hash, role: role) }
+        return "user \(email) (\(role.rawValue)) saved, id \(id)"
+    }
+
+    /// A PHC string for the password on stdin (at least 12 characters), with AUTH_PASSWORD_SALT as the pepper.
+    static func hashPassword(_ config: Config, password: String) async throws -> String {
+        guard password.count >= 12, password.utf8.count <= PasswordHasher.maxPasswordBytes else {
+            throw CLIError("give a password of 12 to 1024 characters on stdin (one line)")
+        }
+        guard let hash = await PasswordHasher(pepper: config.authPasswordSalt).hash(password) else {
+            throw CLIError("password hashing failed in libcrypto")
+        }
+        return hash
+    }
+}

@@ -53,6 +53,14 @@ enum WaslaMain {
         case .createKey(let name, let scopes, let project):
             let config = loadConfigOrExit()
             await runStoreCommand { try StoreCommands.createKey(config, name: name, scopes: scopes, project: project) }
+        case .addUser(let email, let role):
+            let config = loadConfigOrExit()
+            let password = readLine(strippingNewline: true) ?? ""
+            await runStoreCommand { try await StoreCommands.addUser(config, email: email, role: role, password: password) }
+        case .hashPassword:
+            let config = loadConfigOrExit()
+            let password = readLine(strippingNewline: true) ?? ""
+            await runStoreCommand { try await StoreCommands.hashPassword(config, password: password) }
         case .jobsList(let state):
             let config = loadConfigOrExit()
             await runStoreCommand { try StoreCommands.listJobs(config, state: state) }

@@ -74,4 +74,9 @@ static inline int wasla_sha256_finish(EVP_MD_CTX *ctx, unsigned char *out) {
     EVP_MD_CTX_free(ctx);
     return ok;
 }
+// PBKDF2-HMAC-SHA256 (password hashing, hardening.md §8); returns 1 on success.
+static inline int wasla_pbkdf2_sha256(const char *pw, size_t pwlen, const unsigned char *salt, size_t saltlen,
+                                      int iterations, unsigned char *out, size_t outlen) {
+    return PKCS5_PBKDF2_HMAC(pw, (int)pwlen, salt, (int)saltlen, iterations, EVP_sha256(), (int)outlen, out);
+}
 #endif
