@@ -113,9 +113,10 @@ final class Application: Sendable {
                     budgetSeconds: config.queueRunBudgetSeconds,
                     limiter: config.queueRateLimit.limiter())
             .register(in: &routes)
-        MessageAPI(keys: APIKeys(database: database), sender: parts.sender, database: database,
-                   limiter: config.apiRateLimit.limiter())
-            .register(in: &routes)
+        let apiAuth = APIKeyAuth(keys: APIKeys(database: database), limiter: config.apiRateLimit.limiter())
+        MessageAPI(auth: apiAuth, sender: parts.sender, database: database).register(in: &routes)
+        MediaRoutes(database: database, mediaDirectory: config.dataDirectory + "/media", apiAuth: apiAuth,
+                    links: dashboard.mediaLinks).register(in: &routes)
         WebhookRoutes(verifyToken: config.whatsappVerifyToken, ingest: ingest, maxBodyBytes: config.webhookMaxBodyBytes,
                       logger: logger.child("webhook")).register(in: &routes)
         let router = routes.build(registry: metrics, mapError: ErrorMapping.responder(logger: logger.child("http")))

@@ -14,6 +14,7 @@ struct Dashboard: Sendable {
     let sessions: SessionStore
     let auth: WebAuth
     let setup = SetupToken()
+    let mediaLinks: MediaLinks
     let logger: Logger
 
     init(config: Config, database: Database, logger: Logger) throws {
@@ -22,6 +23,10 @@ struct Dashboard: Sendable {
                                           absoluteSeconds: config.sessionAbsoluteHours * 3600) else {
             throw ConfigError(variable: "SESSION_SECRET", problem: "libcrypto could not key HMAC-SHA256 with it")
         }
+        guard let links = MediaLinks(secret: secret) else {
+            throw ConfigError(variable: "SESSION_SECRET", problem: "libcrypto could not key HMAC-SHA256 with it")
+        }
+        self.mediaLinks = links
         self.users = Users(database: database)
         self.hasher = PasswordHasher(pepper: config.authPasswordSalt)
         self.sessions = sessions

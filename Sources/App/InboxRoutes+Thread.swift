@@ -98,7 +98,17 @@ extension InboxRoutes {
             let media = p?[m.type]
             let voice = media?["voice"] == .bool(true) ? " (voice)" : ""
             var s = "<b>[\(e(m.type))\(voice)]</b>"
-            if let name = media?["filename"]?.stringValue { s += " " + e(name) }
+            if let mediaID = media?["id"]?.stringValue {
+                let src = "/media/" + FormURLEncoded.encode(mediaID)
+                switch m.type {
+                case "image", "sticker": s = "<img src=\"\(e(src))\" alt=\"\(e(m.type))\" loading=\"lazy\" style=\"max-width:100%\">"
+                case "audio": s += "<br><audio controls preload=\"none\" src=\"\(e(src))\"></audio>"
+                case "video": s += "<br><video controls preload=\"none\" style=\"max-width:100%\" src=\"\(e(src))\"></video>"
+                default: s += " <a href=\"\(e(src))\">\(e(media?["filename"]?.stringValue ?? "download"))</a>"
+                }
+            } else if let name = media?["filename"]?.stringValue {
+                s += " " + e(name)
+            }
             if let caption = media?["caption"]?.stringValue ?? m.text { s += "<br>" + e(caption) }
             return s
         case "location":

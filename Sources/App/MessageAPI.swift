@@ -6,47 +6,14 @@ import Support
 /// `/api/v1`: project API keys (`Authorization: Bearer wsk_…` or `X-API-Key`), scopes, per-key rate limits,
 /// and `POST /api/v1/messages`, which sends at once in Meta's message shape.
 struct MessageAPI {
-    let keys: APIKeys
+    let auth: APIKeyAuth
     let sender: OutboundSender
     let database: Database
-    let limiter: RateLimiter
 
     func register(in routes: inout RouterBuilder) {
         routes.post("/api/v1/messages", maxBodyBytes: 64 * 1024) { [self] request in
-            try await authorized(request, scope: "send") { key in try await send(request, key: key) }
+            try await auth.authorized(request, scope: "send") { key in try await send(request, key: key) }
         }
-    }
-
-    /// Authenticates the key, applies its rate limit and scope, then runs `body`. Cookies are never accepted here.
-    func authorized(_ request: HTTPRequest, scope: String,
-                    _ body: (APIKeys.Key) async throws -> HTTPResponse) async throws -> HTTPResponse {
-        let presented: String? = {
-            if let auth = request.headers["authorization"], auth.lowercased().hasPrefix("bearer ") {
-                return String(auth.dropFirst(7))
-            }
-            return request.headers["x-api-key"]
-        }()
-        guard let presented, let key = try await keys.authenticate(presented) else {
-            var r = HTTPResponse.jsonError(.unauthorized, code: "invalid_api_key", message: "a valid API key is required",
-                                           requestID: request.requestID)
-            r.setHeader("WWW-Authenticate", "Bearer")
-            return r
-        }
-        let d = await limiter.check(key.id)
-        var response: HTTPResponse
-        if !d.allowed {
-            response = .jsonError(.tooManyRequests, code: "rate_limited", message: "too many requests for this key",
-                                  requestID: request.requestID)
-            response.setHeader("Retry-After", String(d.retryAfterSeconds))
-        } else if !key.scopes.contains(scope) && !key.scopes.contains("admin") {
-            response = .jsonError(.forbidden, code: "missing_scope", message: "this key lacks the '\(scope)' scope",
-                                  requestID: request.requestID)
-        } else {
-            response = try await body(key)
-        }
-        response.setHeader("X-RateLimit-Limit", String(d.limit))
-        response.setHeader("X-RateLimit-Remaining", String(d.remaining))
-        return response
     }
 
     func send(_ request: HTTPRequest, key: APIKeys.Key) async throws -> HTTPResponse {

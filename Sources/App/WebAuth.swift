@@ -57,6 +57,10 @@ struct WebAuth: Sendable {
     func middleware() -> HTTPMiddleware {
         { [self] request, next in
             if Self.isPublic(request.path) { return try await next(request) }
+            // Media authenticates an API key or a signed link itself; a cookie is never mixed with those.
+            if request.path.hasPrefix("/media/"), APIKeyAuth.presentsKey(request) || request.query["sig"] != nil {
+                return try await next(request)
+            }
             var request = request
             guard let cookie = Cookies.value(named: cookieName, in: request),
                   let session = try await sessions.validate(cookie) else {

@@ -1,4 +1,5 @@
 #define _GNU_SOURCE  // accept4, pthread ids: only here, never in a header Swift imports
+#include <sys/sendfile.h>
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -90,3 +91,11 @@ uint64_t wasla_monotonic_ns(void) {
 int wasla_errno(void) { return errno; }
 
 uint64_t wasla_thread_id(void) { return (uint64_t)syscall(SYS_gettid); }
+
+ssize_t wasla_sendfile(int out_fd, int in_fd, long long *offset, size_t count) {
+    off_t off = (off_t)*offset;
+    ssize_t n;
+    do { n = sendfile(out_fd, in_fd, &off, count); } while (n < 0 && errno == EINTR);
+    *offset = (long long)off;
+    return n;
+}

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 import Support
 
 /// One client connection, served by one task on one event loop: read, parse, route, write, in order.
@@ -141,6 +142,9 @@ final class HTTPConnection {
             && served < limits.maxRequestsPerConnection
             && MonotonicClock.nowMillis() - openedAt < limits.maxConnectionLifetimeMillis
         enqueue(response, head: head, keepAlive: keepAlive)
+        if let file = response.file, !response.status.forbidsBody, head.method != .HEAD {
+            guard await flush(), await send(file) else { return false }
+        }
         if !keepAlive {
             _ = await flush()
             return false
@@ -166,10 +170,38 @@ final class HTTPConnection {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(256)
         let bodyAllowed = !response.status.forbidsBody
-        loop.encoder.encodeHead(response, bodyLength: bodyAllowed ? response.body.count : 0, keepAlive: keepAlive,
+        let length = response.file?.length ?? response.body.count
+        loop.encoder.encodeHead(response, bodyLength: bodyAllowed ? length : 0, keepAlive: keepAlive,
                                 version: head?.version ?? .http11, into: &bytes)
         output.append(bytes)
-        if bodyAllowed && head?.method != .HEAD { output.append(response.body) }
+        if bodyAllowed && head?.method != .HEAD && response.file == nil { output.append(response.body) }
+    }
+
+    /// Streams a file body with sendfile, waiting for writability like `flush`. False on failure (the
+    /// connection must close: the client has a partial body).
+    private func send(_ file: FileBody) async -> Bool {
+        var offset = Int64(file.offset)
+        let end = Int64(file.offset + file.length)
+        while offset < end {
+            let n = wasla_sendfile(fd, file.fd, &offset, Int(min(end - offset, 1 << 20)))
+            if n > 0 { continue }
+            if n == 0 { return false }  // the file shrank under us
+            let e = wasla_errno()
+            guard e == EAGAIN || e == EWOULDBLOCK, await writable() else { return false }
+        }
+        return true
+    }
+
+    /// Waits for the socket to take more bytes, within the write-idle deadline.
+    private func writable() async -> Bool {
+        let deadline = MonotonicClock.nowMillis() + limits.writeIdleTimeoutMillis
+        switch await loop.wait(.write, fd: fd, generation: generation, deadline: deadline, idle: false) {
+        case .ready: return true
+        case .timedOut:
+            context.metrics.timeouts.increment(["write"])
+            return false
+        case .shutdown: return false
+        }
     }
 
     /// Writes all pending output; waits for writability with the write-idle deadline. False on failure.
@@ -181,14 +213,7 @@ final class HTTPConnection {
             case .failed:
                 return false  // EPIPE, ECONNRESET: the peer left; close quietly
             case .wouldBlock:
-                let deadline = MonotonicClock.nowMillis() + limits.writeIdleTimeoutMillis
-                switch await loop.wait(.write, fd: fd, generation: generation, deadline: deadline, idle: false) {
-                case .ready: continue
-                case .timedOut:
-                    context.metrics.timeouts.increment(["write"])
-                    return false
-                case .shutdown: return false
-                }
+                guard await writable() else { return false }
             }
         }
     }

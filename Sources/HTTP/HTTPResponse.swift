@@ -7,6 +7,8 @@ public struct HTTPResponse: Sendable {
     public var body: [UInt8]
     /// Ask the server to close the connection after this response.
     public var closeConnection = false
+    /// When set, the body is these bytes of a file (sent with sendfile) and `body` is ignored.
+    public var file: FileBody?
 
     public init(status: HTTPStatus, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
         self.status = status

@@ -170,4 +170,22 @@ final class DashboardTests: XCTestCase {
         moved.cookies = b.cookies
         XCTAssertEqual(try moved.get("/inbox").status, 200, "the session survived the restart")
     }
+
+    func testMessageTypesRenderInTheThread() async throws {
+        let now = Int(Date().timeIntervalSince1970)
+        let env = Meta.envelope(messages: [
+            Meta.message("wamid.IMG", type: "image", body: #"{"id":"m9","mime_type":"image/jpeg","caption":"the <b>box</b>"}"#, timestamp: now),
+            Meta.message("wamid.LOC", type: "location", body: #"{"latitude":30.04,"longitude":31.23,"name":"Cairo"}"#, timestamp: now),
+            Meta.message("wamid.RE", type: "reaction", body: #"{"message_id":"wamid.IN1","emoji":"👍"}"#, timestamp: now),
+        ])
+        XCTAssertEqual(try h.post(env).status, 200)
+        _ = try await h.app.processor.drain()
+        let b = Browser(port: h.port)
+        try b.login("viewer@example.com", "viewer-password-1")
+        let page = try b.get("/inbox/\(try await conversationID())").text
+        XCTAssertTrue(page.contains("<img src=\"/media/m9\""), page)
+        XCTAssertTrue(page.contains("the &lt;b&gt;box&lt;/b&gt;"))
+        XCTAssertTrue(page.contains("<b>[location]</b> Cairo 30.04, 31.23"))
+        XCTAssertTrue(page.contains("<span>👍</span>"), "the reaction shows on the message it reacts to")
+    }
 }

@@ -21,6 +21,8 @@ int wasla_eventfd_write(int fd);
 int wasla_eventfd_drain(int fd);
 /// sendmsg with MSG_NOSIGNAL over an iovec array (writev takes no flags).
 ssize_t wasla_sendmsg(int fd, struct iovec *iov, int iovcnt);
+/// sendfile(2) from a regular file at *offset (advanced by the bytes sent), retried on EINTR.
+ssize_t wasla_sendfile(int out_fd, int in_fd, long long *offset, size_t count);
 /// send with MSG_NOSIGNAL.
 ssize_t wasla_send(int fd, const void *buf, size_t len);
 int wasla_socket_stream(int family);
