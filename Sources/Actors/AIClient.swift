@@ -33,10 +33,13 @@ public final class AIClient: Sendable {
             ("model", .string(model)),
             ("messages", .array(messages.map { .object([("role", .string($0.role)), ("content", .string($0.content))]) })),
         ]).encoded
-        let (status, bytes, failure) = await CurlCall.run(on: queue, method: "POST", url: baseURL + "/chat/completions",
-                                                          bearer: apiKey, body: body, timeoutMillis: timeoutMillis,
-                                                          connectTimeoutMillis: 5_000, maxResponseBytes: 1 << 20)
-        if let failure { return .failure(AIError(message: failure, retryable: true)) }
+        var headers = ["Accept: application/json"]
+        if let apiKey { headers.append("Authorization: Bearer \(apiKey)") }
+        let result = await CurlCall.run(on: queue, CurlCall.Request(
+            method: "POST", url: baseURL + "/chat/completions", headers: headers, body: body,
+            timeoutMillis: timeoutMillis, connectTimeoutMillis: 5_000, maxResponseBytes: 1 << 20))
+        let (status, bytes) = (result.status, result.body)
+        if let failure = result.failure { return .failure(AIError(message: failure, retryable: true)) }
         guard (200..<300).contains(status) else {
             return .failure(AIError(message: "AI server answered HTTP \(status)", retryable: status == 429 || status >= 500))
         }

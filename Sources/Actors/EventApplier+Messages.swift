@@ -41,7 +41,8 @@ extension EventApplier {
         let contactID = try upsertContact(projectID: route.projectID, waID: message.from, userID: message.fromUserID,
                                           name: name)
         let sentAt = message.timestamp.map { $0 * 1000 } ?? now
-        let conversationID = try contactID.map { try openConversation(route, contactID: $0, at: sentAt) }
+        let conversation = try contactID.map { try openConversation(route, contactID: $0, at: sentAt) }
+        let conversationID = conversation?.id
         let id = Identifier.uuid()
         let inserted = try conn.run("""
             INSERT INTO messages (id, project_id, whatsapp_number_id, workflow_id, contact_id, conversation_id,
@@ -68,6 +69,8 @@ extension EventApplier {
         }
         try applyChangesToOriginal(message)
         try refreshStatus(message.id)
+        try WebhookOutbox.inbound(conn, numberID: route.numberID, phoneNumberID: route.phoneNumberID, raw: message.raw,
+                                  conversationID: conversationID, isNewConversation: conversation?.created == true, now: now)
         try enqueueFollowUps(message, messageRowID: id, route: route, contactID: contactID)
     }
 

@@ -59,9 +59,11 @@ public enum MessageStatusRules {
             }
         }
         guard let current else { return }
-        try conn.run("""
+        let moved = try conn.query("""
             UPDATE messages SET status = ?, error = COALESCE(?, error), updated_at = ?
             WHERE whatsapp_message_id = ? AND status IS NOT ?
-            """, [current, error, now, wamid, current])
+            RETURNING id
+            """, [current, error, now, wamid, current]) { $0.string(0) ?? "" }
+        for id in moved { try WebhookOutbox.statusMoved(conn, messageRowID: id, status: current, now: now) }
     }
 }

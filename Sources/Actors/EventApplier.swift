@@ -37,6 +37,7 @@ struct EventApplier {
         let numberID: String
         let projectID: String
         let workflowID: String
+        let phoneNumberID: String
     }
 
     let conn: SQLiteConnection
@@ -82,7 +83,7 @@ struct EventApplier {
                              [wabaRow, now, numberID])
             }
             return Route(numberID: numberID, projectID: projectID,
-                         workflowID: try workflowID ?? defaultWorkflow(projectID))
+                         workflowID: try workflowID ?? defaultWorkflow(projectID), phoneNumberID: phoneNumberID)
         }
         guard options.autoRegisterNumbers else { return nil }
         let numberID = Identifier.uuid()
@@ -93,7 +94,8 @@ struct EventApplier {
             VALUES (?, ?, ?, ?, ?, 1, ?, ?)
             """, [numberID, defaults.projectID, wabaRow, phoneNumberID, displayPhone, now, now])
         report.registeredNumbers += 1
-        return Route(numberID: numberID, projectID: defaults.projectID, workflowID: try defaultWorkflow(defaults.projectID))
+        return Route(numberID: numberID, projectID: defaults.projectID, workflowID: try defaultWorkflow(defaults.projectID),
+                     phoneNumberID: phoneNumberID)
     }
 
     func upsertWABA(_ wabaID: String, projectID: String) throws -> String {
@@ -161,7 +163,8 @@ struct EventApplier {
     }
 
     /// The open conversation of (number, contact); one idle past the limit is ended and a new one opened.
-    func openConversation(_ route: Route, contactID: String, at time: Int64) throws -> String {
+    /// The open conversation of the contact on this number, or a new one (`created`).
+    func openConversation(_ route: Route, contactID: String, at time: Int64) throws -> (id: String, created: Bool) {
         if let (id, last) = try conn.queryOne("""
             SELECT id, last_message_at FROM conversations WHERE whatsapp_number_id = ? AND contact_id = ? AND status = 'open'
             """, [route.numberID, contactID], { ($0.string(0) ?? "", $0.int(1)) }) {
@@ -171,7 +174,7 @@ struct EventApplier {
                     WHERE id = ?
                     """, [time, now, id])
             } else {
-                return id
+                return (id, false)
             }
         }
         let id = Identifier.uuid()
@@ -179,7 +182,7 @@ struct EventApplier {
             INSERT INTO conversations (id, project_id, whatsapp_number_id, contact_id, status, created_at, updated_at)
             VALUES (?, ?, ?, ?, 'open', ?, ?)
             """, [id, route.projectID, route.numberID, contactID, now, now])
-        return id
+        return (id, true)
     }
 
     // MARK: Jobs

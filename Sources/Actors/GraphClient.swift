@@ -69,11 +69,12 @@ public final class GraphClient: Sendable {
     private func call(method: String, path: String, token: String, body: [UInt8]?) async -> Result<JSONValue, GraphError> {
         let url = "\(configuration.baseURL)/\(configuration.apiVersion)/\(path)"
         let config = configuration
-        let (status, bytes, failure) = await CurlCall.run(on: queue, method: method, url: url, bearer: token, body: body,
-                                                          timeoutMillis: config.timeoutMillis,
-                                                          connectTimeoutMillis: config.connectTimeoutMillis,
-                                                          maxResponseBytes: config.maxResponseBytes)
-        if let failure { return .failure(.transport(failure)) }
+        let result = await CurlCall.run(on: queue, CurlCall.Request(
+            method: method, url: url, headers: ["Authorization: Bearer \(token)", "Accept: application/json"], body: body,
+            timeoutMillis: config.timeoutMillis, connectTimeoutMillis: config.connectTimeoutMillis,
+            maxResponseBytes: config.maxResponseBytes))
+        let (status, bytes) = (result.status, result.body)
+        if let failure = result.failure { return .failure(.transport(failure)) }
         guard (200..<300).contains(status) else { return .failure(GraphError.from(status: status, body: bytes)) }
         guard let json = try? JSONValue.parse(bytes) else {
             return .failure(GraphError(httpStatus: status, code: nil, subcode: nil, message: "the answer is not JSON",
@@ -90,41 +91,76 @@ enum CurlCall {
         var data: [UInt8] = []
         let limit: Int
         var overflow = false
+        var retryAfter: Int?
         init(limit: Int) { self.limit = limit }
     }
 
+    /// One request. `headers` are complete lines; `resolve` pins the connection to a checked address
+    /// (`host:port:address`, CURLOPT_RESOLVE); with `truncate`, a larger answer is cut at the limit instead of failing.
+    struct Request: Sendable {
+        var method: String
+        var url: String
+        var headers: [String]
+        var body: [UInt8]?
+        var timeoutMillis: Int
+        var connectTimeoutMillis: Int
+        var maxResponseBytes: Int
+        var resolve: String? = nil
+        var truncate = false
+    }
+
+    struct Result: Sendable {
+        var status = 0
+        var body: [UInt8] = []
+        /// Why no HTTP answer was received (transport failure), or nil.
+        var failure: String?
+        /// `timeout`, `dns`, `connect`, `tls` or `transport` when `failure` is set.
+        var errorClass: String?
+        /// Seconds from a `Retry-After: <seconds>` answer header.
+        var retryAfterSeconds: Int?
+    }
+
     /// Runs `perform` on a thread of `queue` (blocking work never runs on the cooperative pool).
-    static func run(on queue: DispatchQueue, method: String, url: String, bearer: String?, body: [UInt8]?,
-                    timeoutMillis: Int, connectTimeoutMillis: Int, maxResponseBytes: Int) async -> (Int, [UInt8], String?) {
-        await withCheckedContinuation { (c: CheckedContinuation<(Int, [UInt8], String?), Never>) in
-            queue.async {
-                c.resume(returning: perform(method: method, url: url, bearer: bearer, body: body, timeoutMillis: timeoutMillis,
-                                            connectTimeoutMillis: connectTimeoutMillis, maxResponseBytes: maxResponseBytes))
-            }
+    static func run(on queue: DispatchQueue, _ request: Request) async -> Result {
+        await withCheckedContinuation { (c: CheckedContinuation<Result, Never>) in
+            queue.async { c.resume(returning: perform(request)) }
         }
     }
 
-    static func perform(method: String, url: String, bearer: String?, body: [UInt8]?, timeoutMillis: Int,
-                        connectTimeoutMillis: Int, maxResponseBytes: Int) -> (Int, [UInt8], String?) {
-        guard let h = curl_easy_init() else { return (0, [], "curl_easy_init failed") }
+    static func errorClass(_ rc: CURLcode) -> String {
+        switch rc {
+        case CURLE_OPERATION_TIMEDOUT: "timeout"
+        case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY: "dns"
+        case CURLE_COULDNT_CONNECT: "connect"
+        case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER,
+             CURLE_SSL_CACERT_BADFILE: "tls"
+        default: "transport"
+        }
+    }
+
+    static func perform(_ request: Request) -> Result {
+        guard let h = curl_easy_init() else { return Result(failure: "curl_easy_init failed", errorClass: "transport") }
         defer { curl_easy_cleanup(h) }
         var headers: UnsafeMutablePointer<curl_slist>?
-        if let bearer { headers = curl_slist_append(headers, "Authorization: Bearer \(bearer)") }
-        headers = curl_slist_append(headers, "Accept: application/json")
-        if body != nil { headers = curl_slist_append(headers, "Content-Type: application/json") }
+        for line in request.headers { headers = curl_slist_append(headers, line) }
+        if request.body != nil { headers = curl_slist_append(headers, "Content-Type: application/json") }
         headers = curl_slist_append(headers, "Expect:")  // no 100-continue round trip on POST
         defer { curl_slist_free_all(headers) }
-        let sink = Sink(limit: maxResponseBytes)
+        var resolveList: UnsafeMutablePointer<curl_slist>?
+        if let resolve = request.resolve { resolveList = curl_slist_append(nil, resolve) }
+        defer { if let resolveList { curl_slist_free_all(resolveList) } }
+        let sink = Sink(limit: request.maxResponseBytes)
         let context = Unmanaged.passRetained(sink)
         defer { context.release() }
-        _ = wasla_curl_set_str(h, CURLOPT_URL, url)
+        _ = wasla_curl_set_str(h, CURLOPT_URL, request.url)
         _ = wasla_curl_set_long(h, CURLOPT_NOSIGNAL, 1)  // no SIGALRM from resolver timeouts
-        _ = wasla_curl_set_long(h, CURLOPT_TIMEOUT_MS, timeoutMillis)
-        _ = wasla_curl_set_long(h, CURLOPT_CONNECTTIMEOUT_MS, connectTimeoutMillis)
+        _ = wasla_curl_set_long(h, CURLOPT_TIMEOUT_MS, request.timeoutMillis)
+        _ = wasla_curl_set_long(h, CURLOPT_CONNECTTIMEOUT_MS, request.connectTimeoutMillis)
         _ = wasla_curl_set_long(h, CURLOPT_FOLLOWLOCATION, 0)
         _ = wasla_curl_set_str(h, CURLOPT_PROTOCOLS_STR, "http,https")
         _ = wasla_curl_set_str(h, CURLOPT_PROXY, "")  // an http_proxy variable must not reroute the call
         _ = wasla_curl_set_slist(h, CURLOPT_HTTPHEADER, headers)
+        if let resolveList { _ = wasla_curl_set_slist(h, CURLOPT_RESOLVE, resolveList) }
         _ = wasla_curl_set_write(h, { ptr, size, count, ctx in
             guard let ptr, let ctx else { return 0 }
             let sink = Unmanaged<Sink>.fromOpaque(ctx).takeUnretainedValue()
@@ -136,9 +172,19 @@ enum CurlCall {
             ptr.withMemoryRebound(to: UInt8.self, capacity: n) { sink.data.append(contentsOf: UnsafeBufferPointer(start: $0, count: n)) }
             return n
         }, context.toOpaque())
+        _ = wasla_curl_set_header(h, { ptr, size, count, ctx in
+            guard let ptr, let ctx else { return 0 }
+            let n = size * count
+            let line = ptr.withMemoryRebound(to: UInt8.self, capacity: n) { String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self) }
+            if line.lowercased().hasPrefix("retry-after:") {
+                let value = line.dropFirst(12).trimmingCharacters(in: .whitespacesAndNewlines)
+                Unmanaged<Sink>.fromOpaque(ctx).takeUnretainedValue().retryAfter = Int(value)
+            }
+            return n
+        }, context.toOpaque())
         var rc: CURLcode
-        if let body {
-            _ = wasla_curl_set_str(h, CURLOPT_CUSTOMREQUEST, method)
+        if let body = request.body {
+            _ = wasla_curl_set_str(h, CURLOPT_CUSTOMREQUEST, request.method)
             rc = body.withUnsafeBytes { raw in
                 raw.withMemoryRebound(to: CChar.self) { chars in
                     _ = wasla_curl_set_postfields(h, chars.baseAddress, chars.count)
@@ -149,13 +195,18 @@ enum CurlCall {
             _ = wasla_curl_set_long(h, CURLOPT_HTTPGET, 1)
             rc = curl_easy_perform(h)
         }
-        if sink.overflow { return (0, [], "the answer is larger than \(maxResponseBytes) bytes") }
-        guard rc == CURLE_OK else {
-            // curl's message names the failure (timeout, refused…) but never the URL's query or the token.
-            return (0, [], "request failed: \(String(cString: curl_easy_strerror(rc)))")
-        }
         var status = 0
         _ = wasla_curl_get_long(h, CURLINFO_RESPONSE_CODE, &status)
-        return (status, sink.data, nil)
+        if sink.overflow {
+            guard request.truncate, status > 0 else {
+                return Result(failure: "the answer is larger than \(request.maxResponseBytes) bytes", errorClass: "transport")
+            }
+            return Result(status: status, body: sink.data, retryAfterSeconds: sink.retryAfter)
+        }
+        guard rc == CURLE_OK else {
+            // curl's message names the failure (timeout, refused…) but never the URL's query or the token.
+            return Result(failure: "request failed: \(String(cString: curl_easy_strerror(rc)))", errorClass: errorClass(rc))
+        }
+        return Result(status: status, body: sink.data, retryAfterSeconds: sink.retryAfter)
     }
 }

@@ -121,7 +121,9 @@ public struct OutboundSender: Sendable {
     func record(_ id: String, failure: String) async throws {
         let now = clock()
         try await database.write { conn in
-            try conn.run("UPDATE messages SET status = 'failed', error = ?, updated_at = ? WHERE id = ?", [failure, now, id])
+            let changed = try conn.run("UPDATE messages SET status = 'failed', error = ?, updated_at = ? WHERE id = ? AND status IS NOT 'failed'",
+                                       [failure, now, id])
+            if changed == 1 { try WebhookOutbox.statusMoved(conn, messageRowID: id, status: "failed", now: now) }
         }
     }
 

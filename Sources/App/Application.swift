@@ -27,6 +27,7 @@ final class Application: Sendable {
     let jobs: JobQueue
     let worker: JobWorker
     let dashboard: Dashboard
+    let bridge: IntegrationBridge
     let startedAt = WallClock.nowMillis()
 
     /// Prepares the data directory, takes its lock, opens and migrates the database, seeds the defaults, and
@@ -109,14 +110,19 @@ final class Application: Sendable {
         dashboard.register(in: &routes, config: config, database: database, sender: parts.sender)
         HealthRoutes(readiness: readiness, metrics: metrics, logger: logger.child("http"))
             .register(in: &routes)
+        let guardrail = try OutboundGuard(allowlist: config.outboundAllowlist)
+        self.bridge = IntegrationBridge(database: database, guardrail: guardrail, logger: logger.child("webhooks"))
         QueueRoutes(secret: config.queueSecret, jobs: jobs, concurrency: config.queueConcurrency,
                     budgetSeconds: config.queueRunBudgetSeconds,
-                    limiter: config.queueRateLimit.limiter())
+                    limiter: config.queueRateLimit.limiter(), bridge: bridge)
             .register(in: &routes)
         let apiAuth = APIKeyAuth(keys: APIKeys(database: database), limiter: config.apiRateLimit.limiter())
         MessageAPI(auth: apiAuth, sender: parts.sender, database: database).register(in: &routes)
         MediaRoutes(database: database, mediaDirectory: config.dataDirectory + "/media", apiAuth: apiAuth,
                     links: dashboard.mediaLinks).register(in: &routes)
+        WebhookEndpointRoutes(auth: apiAuth, endpoints: WebhookEndpoints(database: database, guardrail: guardrail),
+                              bridge: bridge)
+            .register(in: &routes)
         WebhookRoutes(verifyToken: config.whatsappVerifyToken, ingest: ingest, maxBodyBytes: config.webhookMaxBodyBytes,
                       logger: logger.child("webhook")).register(in: &routes)
         let router = routes.build(registry: metrics, mapError: ErrorMapping.responder(logger: logger.child("http")))
@@ -134,6 +140,7 @@ final class Application: Sendable {
         let port = try server.start()
         processor.start()
         if config.queueWorker { worker.start() }
+        if config.queueWorker { bridge.start() }
         if secretBox != nil {
             // Secrets added with `wasla wabas set-app-secret` while serving take effect within 30 s.
             secretReload.withLock { t in
@@ -158,6 +165,7 @@ final class Application: Sendable {
         logger.info("http stopped; stopping background work")
         await processor.stop()
         await worker.stop()
+        await bridge.stop()
         let reload = secretReload.withLock { $0.take() }
         reload?.cancel()
         await reload?.value

@@ -1,3 +1,4 @@
+import Actors
 import HTTP
 import Support
 
@@ -83,6 +84,11 @@ extension Config {
             reader.fail("AI_MODEL", "must be set when AI_API_URL is set (the model name the server expects)")
         }
         c.outboundAllowlist = reader.list("OUTBOUND_ALLOWLIST")
+        do {
+            _ = try OutboundGuard(allowlist: c.outboundAllowlist)
+        } catch {
+            reader.fail("OUTBOUND_ALLOWLIST", error.description)
+        }
 
         c.supabaseURL = reader.url("SUPABASE_URL")
         c.supabaseAnonKey = reader.string("NEXT_PUBLIC_SUPABASE_ANON_KEY")

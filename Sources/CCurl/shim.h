@@ -15,5 +15,9 @@ static inline CURLcode wasla_curl_set_write(CURL *h, wasla_curl_write_fn fn, voi
     CURLcode rc = curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, fn);
     return rc != CURLE_OK ? rc : curl_easy_setopt(h, CURLOPT_WRITEDATA, ctx);
 }
+static inline CURLcode wasla_curl_set_header(CURL *h, wasla_curl_write_fn fn, void *ctx) {
+    CURLcode rc = curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, fn);
+    return rc != CURLE_OK ? rc : curl_easy_setopt(h, CURLOPT_HEADERDATA, ctx);
+}
 static inline CURLcode wasla_curl_get_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
 #endif

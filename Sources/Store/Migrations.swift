@@ -5,7 +5,7 @@
 /// Unix milliseconds (`*_at`), except Meta's own `timestamp` fields, kept as Meta's Unix seconds; JSON is TEXT
 /// checked with `json_valid`; booleans are INTEGER 0/1. Tables are STRICT.
 public enum Migrations {
-    public static let all: [String] = [v1, v2]
+    public static let all: [String] = [v1, v2, v3]
 
     static let v1 = """
         -- v1: the schema of spec/original-readme.md translated to SQLite, plus conversations, sessions, api_keys,
@@ -330,5 +330,38 @@ public enum Migrations {
         ALTER TABLE whatsapp_business_accounts ADD COLUMN limits TEXT CHECK (limits IS NULL OR json_valid(limits));
         ALTER TABLE conversations ADD COLUMN ended_reason TEXT;
         CREATE INDEX whatsapp_numbers_display ON whatsapp_numbers (display_phone_number);
+        """
+
+    static let v3 = """
+        -- v3: the outbound webhook outbox (docs/outbound-webhooks.md): endpoint state (active / paused / disabled),
+        -- leases and per-conversation ordering on deliveries, and one row per attempt (the delivery log).
+        ALTER TABLE webhook_endpoints ADD COLUMN state TEXT NOT NULL DEFAULT 'active'
+            CHECK (state IN ('active', 'paused', 'disabled'));
+        ALTER TABLE webhook_endpoints ADD COLUMN state_reason TEXT;
+        ALTER TABLE webhook_endpoints ADD COLUMN state_changed_at INTEGER;
+        CREATE INDEX webhook_endpoints_number ON webhook_endpoints (whatsapp_number_id);
+        ALTER TABLE webhook_deliveries ADD COLUMN ordering_key TEXT;
+        ALTER TABLE webhook_deliveries ADD COLUMN lease_until INTEGER;
+        ALTER TABLE webhook_deliveries ADD COLUMN first_attempt_at INTEGER;
+        ALTER TABLE webhook_deliveries ADD COLUMN is_replay INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX webhook_deliveries_order ON webhook_deliveries (endpoint_id, ordering_key, status);
+        CREATE TABLE webhook_attempts (
+            id INTEGER PRIMARY KEY,
+            delivery_id TEXT NOT NULL,
+            endpoint_id TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            started_at INTEGER NOT NULL,
+            duration_ms INTEGER NOT NULL,
+            response_status INTEGER,
+            error_class TEXT,
+            error TEXT,
+            response_excerpt TEXT,
+            is_replay INTEGER NOT NULL DEFAULT 0,
+            is_test INTEGER NOT NULL DEFAULT 0
+        ) STRICT;
+        CREATE INDEX webhook_attempts_endpoint_time ON webhook_attempts (endpoint_id, started_at);
+        CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id);
         """
 }

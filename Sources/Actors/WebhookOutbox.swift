@@ -1,0 +1,164 @@
+import Store
+import Support
+
+/// The transactional outbox of outbound webhooks (outbound-webhooks.md §2): events are written as
+/// `webhook_deliveries` rows, one per subscribed endpoint, in the same SQLite transaction as the state change
+/// that causes them. The body is serialised once, here; every attempt sends these bytes.
+public enum WebhookOutbox {
+    public static let messageEvents: Set<String> = [
+        "whatsapp.message.received", "whatsapp.message.sent", "whatsapp.message.delivered", "whatsapp.message.read",
+        "whatsapp.message.failed", "whatsapp.conversation.created", "whatsapp.conversation.ended",
+    ]
+
+    /// `evt_` + a ULID (48-bit milliseconds, 80 random bits, Crockford base32): sortable by creation time.
+    public static func eventID(prefix: String = "evt_", now: Int64 = WallClock.nowMillis()) -> String {
+        let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
+        var value = [UInt8](repeating: 0, count: 16)
+        for i in 0..<6 { value[i] = UInt8(truncatingIfNeeded: UInt64(max(0, now)) >> (8 * (5 - i))) }
+        let random = CryptoBytes.random(10)
+        for i in 0..<10 { value[6 + i] = random[i] }
+        // 128 bits → 26 characters of 5 bits (the first carries 3).
+        var out: [UInt8] = []
+        var acc: UInt32 = 0
+        var bits = 2  // 130 bits in 26 characters: two leading zero bits
+        for b in value {
+            acc = acc << 8 | UInt32(b)
+            bits += 8
+            while bits >= 5 {
+                bits -= 5
+                out.append(alphabet[Int((acc >> UInt32(bits)) & 31)])
+            }
+            acc &= (1 << UInt32(bits)) - 1
+        }
+        return prefix + String(decoding: out, as: UTF8.self)
+    }
+
+    /// Active or paused `wasla` endpoints of a number that subscribe to `event` (no filter: every event).
+    static func endpoints(_ conn: SQLiteConnection, numberID: String, event: String) throws -> [String] {
+        try conn.query("""
+            SELECT id FROM webhook_endpoints
+            WHERE whatsapp_number_id = ? AND kind = 'wasla' AND state != 'disabled' AND is_active = 1
+              AND (events IS NULL OR json_array_length(events) = 0
+                   OR EXISTS (SELECT 1 FROM json_each(events) WHERE value = ?))
+            """, [numberID, event]) { $0.string(0) ?? "" }
+    }
+
+    /// Writes one delivery per subscribed endpoint; `body` is built only when someone listens.
+    static func emit(_ conn: SQLiteConnection, numberID: String, event: String, orderingKey: String?, now: Int64,
+                     body: () throws -> JSONValue) throws {
+        let targets = try endpoints(conn, numberID: numberID, event: event)
+        guard !targets.isEmpty else { return }
+        let bytes = String(decoding: try body().encoded, as: UTF8.self)
+        let eventID = eventID(now: now)
+        for endpoint in targets {
+            try conn.run("""
+                INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts,
+                                                next_attempt_at, ordering_key, created_at)
+                VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
+                """, [Identifier.uuid(), endpoint, eventID, event, bytes, now, orderingKey, now])
+        }
+    }
+
+    // MARK: Payloads (v2, §4)
+
+    static func rfc3339(_ millis: Int64?) -> JSONValue {
+        millis.map { .string(ISO8601.format(unixMillis: $0)) } ?? .null
+    }
+
+    /// The `conversation` object of a v2 payload, read in the caller's transaction.
+    static func conversation(_ conn: SQLiteConnection, id: String) throws -> JSONValue {
+        try conn.queryOne("""
+            SELECT c.id, n.phone_number_id, ct.wa_id, ct.user_id, c.status, COALESCE(c.last_message_at, c.created_at),
+                   c.created_at, c.updated_at, c.ended_reason, ct.profile_name
+            FROM conversations c JOIN whatsapp_numbers n ON n.id = c.whatsapp_number_id
+            JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = ?
+            """, [id]) { r -> JSONValue in
+            var f: [(String, JSONValue)] = [
+                ("id", .string(r.string(0) ?? "")), ("phone_number_id", .string(r.string(1) ?? "")),
+                ("phone_number", r.string(2).map { .string($0) } ?? .null),
+                ("business_scoped_user_id", r.string(3).map { .string($0) } ?? .null),
+                ("status", .string(r.string(4) == "open" ? "active" : "ended")),
+                ("last_active_at", rfc3339(r.int(5))), ("created_at", rfc3339(r.int(6))), ("updated_at", rfc3339(r.int(7))),
+                ("metadata", .object([])),
+            ]
+            if let name = r.string(9) { f.append(("username", .string(name))) }
+            if r.string(4) != "open" {
+                let reason = r.string(8) == "inactive" ? "inactivity" : (r.string(8) ?? "agent")
+                f.append(("wasla", .object([("end_reason", .string(reason))])))
+            }
+            return .object(f)
+        } ?? .null
+    }
+
+    /// A plain-text rendering of any message type (`message.wasla.content`).
+    static func content(_ m: JSONValue) -> String {
+        let type = m["type"]?.stringValue ?? ""
+        let v = m[type]
+        return v?["body"]?.stringValue ?? m["text"]?["body"]?.stringValue ?? v?["caption"]?.stringValue
+            ?? v?["button_reply"]?["title"]?.stringValue ?? v?["list_reply"]?["title"]?.stringValue
+            ?? v?["text"]?.stringValue ?? v?["name"]?.stringValue ?? v?["filename"]?.stringValue
+            ?? v?["emoji"]?.stringValue ?? ""
+    }
+
+    /// `whatsapp.message.received` and `whatsapp.conversation.created` for a newly stored inbound message.
+    static func inbound(_ conn: SQLiteConnection, numberID: String, phoneNumberID: String, raw: JSONValue,
+                        conversationID: String?, isNewConversation: Bool, now: Int64) throws {
+        if isNewConversation, let conversationID {
+            try emit(conn, numberID: numberID, event: "whatsapp.conversation.created", orderingKey: conversationID, now: now) {
+                .object([("phone_number_id", .string(phoneNumberID)),
+                         ("conversation", try conversation(conn, id: conversationID))])
+            }
+        }
+        try emit(conn, numberID: numberID, event: "whatsapp.message.received", orderingKey: conversationID, now: now) {
+            let type = raw["type"]?.stringValue ?? ""
+            let hasMedia = ["image", "audio", "video", "document", "sticker"].contains(type)
+            let wasla: JSONValue = .object([
+                ("direction", .string("inbound")), ("status", .string("received")),
+                ("processing_status", .string("pending")), ("origin", .string("cloud_api")),
+                ("has_media", .bool(hasMedia)), ("content", .string(content(raw))), ("statuses", .array([])),
+            ])
+            var message: [(String, JSONValue)] = []
+            if case .object(let fields) = raw { message = fields.filter { $0.0 != "wasla" } }
+            message.append(("wasla", wasla))
+            return .object([
+                ("phone_number_id", .string(phoneNumberID)), ("is_new_conversation", .bool(isNewConversation)),
+                ("message", .object(message)),
+                ("conversation", try conversationID.map { try conversation(conn, id: $0) } ?? .null),
+            ])
+        }
+    }
+
+    /// `whatsapp.message.sent|delivered|read|failed` when an outbound message's status moved forward.
+    static func statusMoved(_ conn: SQLiteConnection, messageRowID: String, status: String, now: Int64) throws {
+        guard ["sent", "delivered", "read", "failed"].contains(status) else { return }  // `played`: no event
+        guard let row = try conn.queryOne("""
+            SELECT m.whatsapp_number_id, n.phone_number_id, m.conversation_id, m.whatsapp_message_id, m.type, m.payload,
+                   ct.wa_id, m.direction, m.error, m.timestamp, m.created_at
+            FROM messages m JOIN whatsapp_numbers n ON n.id = m.whatsapp_number_id
+            LEFT JOIN contacts ct ON ct.id = m.contact_id WHERE m.id = ?
+            """, [messageRowID], { r in
+                (r.string(0) ?? "", r.string(1) ?? "", r.string(2), r.string(3) ?? "", r.string(4) ?? "", r.string(5),
+                 r.string(6), r.string(7) ?? "", r.string(8), r.int(9), r.int(10) ?? 0)
+            }), row.7 == "outbound" else { return }
+        let (numberID, phoneNumberID, conversationID, wamid, type, payload, to, _, error, timestamp, created) = row
+        try emit(conn, numberID: numberID, event: "whatsapp.message.\(status)", orderingKey: conversationID, now: now) {
+            let statuses = try conn.query("SELECT metadata FROM message_statuses WHERE whatsapp_message_id = ? ORDER BY created_at",
+                                          [wamid]) { r in r.string(0).flatMap { try? JSONValue.parse(Array($0.utf8)) } ?? .null }
+            let content = payload.flatMap { try? JSONValue.parse(Array($0.utf8)) } ?? .null
+            var wasla: [(String, JSONValue)] = [
+                ("direction", .string("outbound")), ("status", .string(status)), ("origin", .string("cloud_api")),
+                ("statuses", .array(statuses)),
+            ]
+            if let error, let e = try? JSONValue.parse(Array(error.utf8)) { wasla.append(("error", e)) }
+            let message: JSONValue = .object([
+                ("id", .string(wamid)), ("to", to.map { .string($0) } ?? .null),
+                ("timestamp", .string(String((timestamp ?? created / 1000)))), ("type", .string(type)),
+                (type, content[type] ?? content), ("wasla", .object(wasla)),
+            ])
+            return .object([
+                ("phone_number_id", .string(phoneNumberID)), ("message", message),
+                ("conversation", try conversationID.map { try conversation(conn, id: $0) } ?? .null),
+            ])
+        }
+    }
+}
