@@ -55,4 +55,33 @@ public struct APIKeys: Sendable {
         let scopes = Set(((try? JSONValue.parse(scopesJSON))?.arrayValue ?? []).compactMap(\.stringValue))
         return Key(id: id, projectID: project, scopes: scopes)
     }
+
+    /// Revokes a key of the project at once (the next request with it gets 401). False when unknown or already revoked.
+    public func revoke(projectID: String?, id: String) async throws -> Bool {
+        let now = WallClock.nowMillis()
+        return try await database.write { conn in
+            try conn.run("""
+                UPDATE api_keys SET revoked_at = ? WHERE (id = ?2 OR prefix = ?2) AND (?3 IS NULL OR project_id = ?3)
+                  AND revoked_at IS NULL
+                """, [now, id, projectID]) == 1
+        }
+    }
+
+    /// The project's keys (never the key itself: its first 12 characters are the prefix).
+    public func list(projectID: String?) async throws -> [JSONValue] {
+        try await database.read { conn in
+            try conn.query("""
+                SELECT id, project_id, name, prefix, scopes, last_used_at, revoked_at, created_at FROM api_keys
+                WHERE ?1 IS NULL OR project_id = ?1 ORDER BY created_at
+                """, [projectID]) { r in
+                func time(_ i: Int32) -> JSONValue { r.int(i).map { .string(ISO8601.format(unixMillis: $0)) } ?? .null }
+                return .object([
+                    ("id", .string(r.string(0) ?? "")), ("project_id", .string(r.string(1) ?? "")),
+                    ("name", .string(r.string(2) ?? "")), ("prefix", .string(r.string(3) ?? "")),
+                    ("scopes", r.string(4).flatMap { try? JSONValue.parse(Array($0.utf8)) } ?? .array([])),
+                    ("last_used_at", time(5)), ("revoked_at", time(6)), ("created_at", time(7)),
+                ])
+            }
+        }
+    }
 }

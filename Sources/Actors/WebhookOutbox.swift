@@ -61,12 +61,12 @@ public enum WebhookOutbox {
 
     // MARK: Payloads (v2, §4)
 
-    static func rfc3339(_ millis: Int64?) -> JSONValue {
+    public static func rfc3339(_ millis: Int64?) -> JSONValue {
         millis.map { .string(ISO8601.format(unixMillis: $0)) } ?? .null
     }
 
     /// The `conversation` object of a v2 payload, read in the caller's transaction.
-    static func conversation(_ conn: SQLiteConnection, id: String) throws -> JSONValue {
+    public static func conversation(_ conn: SQLiteConnection, id: String) throws -> JSONValue {
         try conn.queryOne("""
             SELECT c.id, n.phone_number_id, ct.wa_id, ct.user_id, c.status, COALESCE(c.last_message_at, c.created_at),
                    c.created_at, c.updated_at, c.ended_reason, ct.profile_name

@@ -118,6 +118,8 @@ final class Application: Sendable {
             .register(in: &routes)
         let apiAuth = APIKeyAuth(keys: APIKeys(database: database), limiter: config.apiRateLimit.limiter())
         MessageAPI(auth: apiAuth, sender: parts.sender, database: database).register(in: &routes)
+        ConversationAPI(auth: apiAuth, database: database).register(in: &routes)
+        KeyRoutes(auth: apiAuth).register(in: &routes)
         MediaRoutes(database: database, mediaDirectory: config.dataDirectory + "/media", apiAuth: apiAuth,
                     links: dashboard.mediaLinks).register(in: &routes)
         WebhookEndpointRoutes(auth: apiAuth, endpoints: WebhookEndpoints(database: database, guardrail: guardrail),

@@ -13,6 +13,8 @@ enum Command: Equatable {
     case setNumberToken(phoneNumberID: String)
     case setAppSecret(wabaID: String)
     case createKey(name: String, scopes: [String], project: String?)
+    case listKeys
+    case revokeKey(id: String)
     case addUser(email: String, role: String)
     case hashPassword
 
@@ -33,6 +35,8 @@ enum Command: Equatable {
             guard rest.count == 1, !rest[0].isEmpty else { return .failure(CLIError("usage: wasla restore PATH")) }
             return .success(.restore(path: rest[0]))
         case "keys":
+            if rest == ["list"] { return .success(.listKeys) }
+            if rest.count == 2, rest[0] == "revoke", !rest[1].isEmpty { return .success(.revokeKey(id: rest[1])) }
             guard rest.first == "create" else { return .failure(CLIError(keysUsage)) }
             var name: String?
             var scopes = ["read", "send"]
@@ -142,6 +146,9 @@ enum Command: Equatable {
                          encrypted with SESSION_SECRET; a running server picks it up within 30 s.
           keys create --name NAME [--scopes read,send,admin] [--project ID]
                          Create a project API key; it is printed once and stored only as a hash.
+          keys list      List API keys (id, prefix, scopes, last use, revocation).
+          keys revoke ID|PREFIX
+                         Revoke a key at once.
           user add --email EMAIL --role admin|agent|viewer
                          Create a dashboard user or reset its password and role (password read from stdin).
           user hash      Print a PBKDF2 hash of the password on stdin, for BASIC_AUTH_USERS.

@@ -223,3 +223,31 @@ extension StoreCommands {
         return hash
     }
 }
+
+extension StoreCommands {
+    /// `wasla keys list`: id, prefix, project, scopes, last use and revocation of every key.
+    static func listKeys(_ config: Config) async throws -> String {
+        let conn = try SQLiteConnection(path: config.databasePath, mode: .readOnly)
+        defer { conn.close() }
+        let rows = try conn.query("""
+            SELECT id, prefix, project_id, name, scopes, last_used_at, revoked_at FROM api_keys ORDER BY created_at
+            """) { r in
+            let used = r.int(5).map { ISO8601.format(unixMillis: $0) } ?? "never"
+            let revoked = r.int(6).map { "  REVOKED " + ISO8601.format(unixMillis: $0) } ?? ""
+            return "\(r.string(0) ?? "")  \(r.string(1) ?? "")…  project \(r.string(2) ?? "")  \(r.string(3) ?? "")  "
+                + "\(r.string(4) ?? "")  last used \(used)\(revoked)"
+        }
+        return rows.isEmpty ? "no API keys" : rows.joined(separator: "\n")
+    }
+
+    /// `wasla keys revoke ID|PREFIX`: effective at once, also for a running server.
+    static func revokeKey(_ config: Config, id: String) async throws -> String {
+        var changed = 0
+        try inTransaction(config) { conn, _ in
+            changed = try conn.run("UPDATE api_keys SET revoked_at = ? WHERE (id = ?2 OR prefix = ?2) AND revoked_at IS NULL",
+                                   [WallClock.nowMillis(), id])
+        }
+        guard changed > 0 else { throw StoreError(kind: .notFound, message: "no active key with id or prefix \(id)") }
+        return "revoked \(changed) key(s)"
+    }
+}

@@ -53,6 +53,12 @@ enum WaslaMain {
         case .createKey(let name, let scopes, let project):
             let config = loadConfigOrExit()
             await runStoreCommand { try StoreCommands.createKey(config, name: name, scopes: scopes, project: project) }
+        case .listKeys:
+            let config = loadConfigOrExit()
+            await runStoreCommand { try await StoreCommands.listKeys(config) }
+        case .revokeKey(let id):
+            let config = loadConfigOrExit()
+            await runStoreCommand { try await StoreCommands.revokeKey(config, id: id) }
         case .addUser(let email, let role):
             let config = loadConfigOrExit()
             let password = readLine(strippingNewline: true) ?? ""
