@@ -193,3 +193,22 @@ extension OutboundSender {
         }
     }
 }
+
+extension OutboundSender {
+    /// Marks an inbound message read (optionally with the typing indicator) with the number's own token.
+    public func markRead(numberID: String, wamid: String, typing: Bool) async throws -> Result<Void, GraphError> {
+        guard let (phoneNumberID, sealed) = try await database.read({ conn in
+            try conn.queryOne("SELECT phone_number_id, access_token_encrypted FROM whatsapp_numbers WHERE id = ?", [numberID]) {
+                ($0.string(0) ?? "", $0.blob(1))
+            }
+        }) else {
+            return .failure(GraphError(httpStatus: 404, code: 100, subcode: nil, message: "unknown number", details: nil, fbtraceID: nil))
+        }
+        switch NumberToken.resolve(sealed: sealed, box: secrets, installToken: token) {
+        case .success(let t):
+            return await graph.markRead(phoneNumberID: phoneNumberID, token: t, wamid: wamid, typing: typing)
+        case .failure(let e):
+            return .failure(GraphError(httpStatus: nil, code: nil, subcode: nil, message: e.description, details: nil, fbtraceID: nil))
+        }
+    }
+}

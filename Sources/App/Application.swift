@@ -127,6 +127,9 @@ final class Application: Sendable {
             .register(in: &routes)
         WebhookRoutes(verifyToken: config.whatsappVerifyToken, ingest: ingest, maxBodyBytes: config.webhookMaxBodyBytes,
                       logger: logger.child("webhook")).register(in: &routes)
+        // Last: its `/:version/:phone/messages` pattern must not shadow the routes above.
+        GraphProxyRoutes(keys: apiAuth.keys, limiter: apiAuth.limiter, sender: parts.sender, database: database)
+            .register(in: &routes)
         let router = routes.build(registry: metrics, mapError: ErrorMapping.responder(logger: logger.child("http")))
         self.server = try HTTPServer(configuration: config.http, responder: router, logger: logger.child("http"),
                                      metrics: serverMetrics)

@@ -1,0 +1,109 @@
+import Actors
+import HTTP
+import Store
+import Support
+
+/// A Graph-API-compatible surface, so code written against Meta's Cloud API works by changing only its base
+/// URL: `POST /{version}/{phone-number-id}/messages` sends (or, with `"status":"read"`, marks read). The caller's
+/// bearer token is a project API key (scope `send`); Wasla sends with the number's real Meta token, records the
+/// message like any other send (status webhooks attach to it), applies the 24-hour window and pacing, and
+/// answers in Meta's own success and error shapes.
+struct GraphProxyRoutes: Sendable {
+    let keys: APIKeys
+    let limiter: RateLimiter
+    let sender: OutboundSender
+    let database: Database
+
+    /// `v21.0`-style first segment: such paths authenticate with an API key in the handler, never a cookie.
+    static func isGraphPath(_ path: String) -> Bool {
+        let first = path.split(separator: "/").first ?? ""
+        let parts = first.dropFirst().split(separator: ".", omittingEmptySubsequences: false)
+        return first.hasPrefix("v") && parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
+    }
+
+    func register(in routes: inout RouterBuilder) {
+        routes.post("/:version/:phone/messages", maxBodyBytes: 64 * 1024) { [self] request in try await messages(request) }
+    }
+
+    /// Meta's error shape (`error.message`, `type`, `code`, `error_subcode`, `error_data`, `fbtrace_id`).
+    static func metaError(_ status: Int, code: Int, message: String, subcode: Int? = nil, details: String? = nil,
+                          trace: String) -> HTTPResponse {
+        var fields: [(String, JSONValue)] = [("message", .string(message)), ("type", .string("OAuthException")),
+                                             ("code", .number(Double(code)))]
+        if let subcode { fields.append(("error_subcode", .number(Double(subcode)))) }
+        if let details {
+            fields.append(("error_data", .object([("messaging_product", .string("whatsapp")), ("details", .string(details))])))
+        }
+        fields.append(("fbtrace_id", .string(trace)))
+        return .json(.object([("error", .object(fields))]), status: HTTPStatus(code: status, reason: "Error"))
+    }
+
+    func messages(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let trace = "wasla-" + request.requestID
+        guard Self.isGraphPath(request.path) else {
+            return .jsonError(.notFound, code: "not_found", message: "no route for this path", requestID: request.requestID)
+        }
+        let bearer = request.headers["authorization"].flatMap { $0.lowercased().hasPrefix("bearer ") ? String($0.dropFirst(7)) : nil }
+        guard let bearer, let key = try await keys.authenticate(bearer) else {
+            return Self.metaError(401, code: 190, message: "Invalid OAuth access token - use a Wasla project API key", trace: trace)
+        }
+        guard await limiter.check(key.id).allowed else {
+            return Self.metaError(429, code: 4, message: "Application request limit reached", trace: trace)
+        }
+        guard key.scopes.contains("send") || key.scopes.contains("admin") else {
+            return Self.metaError(403, code: 10, message: "(#10) This API key lacks the 'send' scope", trace: trace)
+        }
+        guard let json = try? JSONValue.parse(request.body), case .object = json else {
+            return Self.metaError(400, code: 100, message: "(#100) The body must be a JSON object", trace: trace)
+        }
+        let phone = request.parameters["phone"] ?? ""
+        let project = key.projectID
+        let number = try await database.read { conn in
+            try conn.queryOne("SELECT id FROM whatsapp_numbers WHERE project_id = ? AND phone_number_id = ?", [project, phone]) {
+                $0.string(0) ?? ""
+            }
+        }
+        guard let number else {
+            return Self.metaError(400, code: 100, message: "Unsupported post request. Object with ID '\(phone)' does not exist",
+                                  subcode: 33, trace: trace)
+        }
+        if json["status"]?.stringValue == "read" {
+            guard let wamid = json["message_id"]?.stringValue else {
+                return Self.metaError(400, code: 100, message: "(#100) The parameter message_id is required.", trace: trace)
+            }
+            switch try await sender.markRead(numberID: number, wamid: wamid, typing: json["typing_indicator"] != nil) {
+            case .success: return .json(.object([("success", .bool(true))]))
+            case .failure(let e): return passThrough(e, trace: trace)
+            }
+        }
+        guard let to = json["to"]?.stringValue, !to.isEmpty, to.utf8.count <= 64 else {
+            return Self.metaError(400, code: 100, message: "(#100) The parameter to is required.", trace: trace)
+        }
+        let type = json["type"]?.stringValue ?? "text"
+        guard let content = json[type], case .object = content else {
+            return Self.metaError(400, code: 100, message: "(#100) Param \(type) must be an object.", trace: trace)
+        }
+        let message = OutboundMessage(numberID: number, to: to, type: type, content: content,
+                                      contextMessageID: json["context"]?["message_id"]?.stringValue, clientID: Identifier.uuid())
+        switch try await sender.send(message) {
+        case .sent(let wamid), .alreadySent(let wamid):
+            return .json(.object([
+                ("messaging_product", .string("whatsapp")),
+                ("contacts", .array([.object([("input", .string(to)), ("wa_id", .string(to))])])),
+                ("messages", .array([.object([("id", .string(wamid))])])),
+            ]))
+        case .refused(let why):
+            // Outside the window Meta itself answers 131047; the same code lets existing client code react.
+            let code = why.contains("24-hour") ? 131047 : 100
+            return Self.metaError(400, code: code, message: code == 131047 ? "(#131047) Re-engagement message" : why,
+                                  details: why, trace: trace)
+        case .failed(let e):
+            return passThrough(e, trace: trace)
+        }
+    }
+
+    func passThrough(_ e: GraphError, trace: String) -> HTTPResponse {
+        Self.metaError(e.httpStatus.flatMap { (400..<600).contains($0) ? $0 : nil } ?? 502, code: e.code ?? 1,
+                       message: e.message, subcode: e.subcode, details: e.details, trace: e.fbtraceID ?? trace)
+    }
+}
