@@ -28,6 +28,8 @@ final class Application: Sendable {
     let worker: JobWorker
     let dashboard: Dashboard
     let bridge: IntegrationBridge
+    /// (method, pattern) of every route, for the OpenAPI test.
+    let routeTable: [(String, String)]
     let startedAt = WallClock.nowMillis()
 
     /// Prepares the data directory, takes its lock, opens and migrates the database, seeds the defaults, and
@@ -127,10 +129,12 @@ final class Application: Sendable {
             .register(in: &routes)
         WebhookRoutes(verifyToken: config.whatsappVerifyToken, ingest: ingest, maxBodyBytes: config.webhookMaxBodyBytes,
                       logger: logger.child("webhook")).register(in: &routes)
+        OpenAPI.register(in: &routes)
         // Last: its `/:version/:phone/messages` pattern must not shadow the routes above.
         GraphProxyRoutes(keys: apiAuth.keys, limiter: apiAuth.limiter, sender: parts.sender, database: database)
             .register(in: &routes)
         let router = routes.build(registry: metrics, mapError: ErrorMapping.responder(logger: logger.child("http")))
+        self.routeTable = router.routeTable.map { ($0.method.rawValue, $0.pattern) }
         self.server = try HTTPServer(configuration: config.http, responder: router, logger: logger.child("http"),
                                      metrics: serverMetrics)
         metrics.register(CollectedGauge("wasla_process_start_time_seconds",

@@ -32,7 +32,7 @@ struct WebAuth: Sendable {
     /// `scheme://host[:port]` from PUBLIC_URL; nil: the request's Host is the expected origin.
     let origin: String?
 
-    static let publicPaths: Set<String> = ["/healthz", "/readyz", "/metrics", "/login", "/setup", "/favicon.ico",
+    static let publicPaths: Set<String> = ["/healthz", "/readyz", "/metrics", "/login", "/setup", "/favicon.ico", "/openapi.json",
                                            "/api/webhook", "/webhook", "/webhook/whatsapp", "/api/queue/whatsapp"]
 
     static func isPublic(_ path: String) -> Bool {

@@ -27,6 +27,9 @@ public final class Router: HTTPResponder {
 
     let routes: [Route]
     let middleware: [HTTPMiddleware]
+
+    /// Every registered route, in matching order (for generated descriptions and their tests).
+    public var routeTable: [(method: HTTPMethod, pattern: String)] { routes.map { ($0.method, $0.pattern) } }
     let defaultBodyLimit: Int
     let mapError: ErrorMapper
     let requests: LabeledCounter

@@ -1,0 +1,130 @@
+import HTTP
+import Support
+
+/// `GET /openapi.json`: an OpenAPI 3.1 description of `/api/v1` and the Graph-compatible proxy, written here
+/// by hand as a table (no package). `OpenAPITests` checks it against the router's own route table both ways.
+enum OpenAPI {
+    struct Operation {
+        let method: String
+        let path: String
+        let summary: String
+        let scope: String
+        var query: [String] = []
+        var body: String? = nil
+        var success = "200"
+    }
+
+    static let paging = ["limit", "after", "before"]
+
+    static let operations: [Operation] = [
+        Operation(method: "post", path: "/api/v1/messages", summary: "Send a message in Meta's message shape",
+                  scope: "send", body: "{phone_number_id | number_id, to, type, <type>: {...}, context?}", success: "201"),
+        Operation(method: "get", path: "/api/v1/messages/{id}", summary: "One message (our id or wamid) with its status history",
+                  scope: "read"),
+        Operation(method: "get", path: "/api/v1/conversations", summary: "Conversations by last activity",
+                  scope: "read", query: paging + ["status", "phone_number_id"]),
+        Operation(method: "get", path: "/api/v1/conversations/{id}", summary: "One conversation", scope: "read"),
+        Operation(method: "get", path: "/api/v1/conversations/{id}/messages", summary: "A conversation's messages, newest first",
+                  scope: "read", query: paging),
+        Operation(method: "post", path: "/api/v1/conversations/{id}/close", summary: "Close (end reason: api)", scope: "send"),
+        Operation(method: "post", path: "/api/v1/conversations/{id}/handoff", summary: "Hand off to a human", scope: "send"),
+        Operation(method: "post", path: "/api/v1/conversations/{id}/release", summary: "Release to automation", scope: "send"),
+        Operation(method: "get", path: "/api/v1/contacts", summary: "Contacts, searchable with q", scope: "read",
+                  query: paging + ["q"]),
+        Operation(method: "get", path: "/api/v1/contacts/{id}", summary: "One contact (our id or wa_id)", scope: "read"),
+        Operation(method: "post", path: "/api/v1/contacts/{id}/opt-out", summary: "Set or clear the opt-out flag", scope: "send",
+                  body: "{opted_out: boolean}"),
+        Operation(method: "get", path: "/api/v1/media/{id}/link", summary: "A signed, expiring link to a stored file",
+                  scope: "read", query: ["ttl"]),
+        Operation(method: "get", path: "/api/v1/keys", summary: "The project's API keys (never the keys themselves)", scope: "admin"),
+        Operation(method: "post", path: "/api/v1/keys/{id}/revoke", summary: "Revoke a key at once", scope: "admin"),
+        Operation(method: "post", path: "/api/v1/webhook-endpoints", summary: "Register a webhook endpoint for a number",
+                  scope: "admin", body: "{phone_number_id, url, events?, secret?, headers?}", success: "201"),
+        Operation(method: "get", path: "/api/v1/webhook-endpoints", summary: "Webhook endpoints with state and queue counts",
+                  scope: "admin"),
+        Operation(method: "post", path: "/api/v1/webhook-endpoints/{id}/resume", summary: "Resume a paused or disabled endpoint",
+                  scope: "admin"),
+        Operation(method: "get", path: "/api/v1/webhook-endpoints/{id}/deliveries", summary: "An endpoint's deliveries",
+                  scope: "admin", query: ["status", "limit"]),
+        Operation(method: "post", path: "/api/v1/webhook-deliveries/{id}/replay",
+                  summary: "Send a delivered or dead delivery again (same idempotency key)", scope: "admin", success: "202"),
+        Operation(method: "post", path: "/{version}/{phone}/messages",
+                  summary: "Graph-API-compatible send / mark read (Meta's shapes; the bearer is a Wasla API key)",
+                  scope: "send", body: "Meta's Cloud API message body"),
+    ]
+
+    /// `/api/v1/x/:id` → `/api/v1/x/{id}`.
+    static func openAPIPath(_ pattern: String) -> String {
+        "/" + pattern.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
+    }
+
+    static func document(version: String) -> JSONValue {
+        var paths: [(String, JSONValue)] = []
+        for path in orderedUnique(operations.map(\.path)) {
+            var methods: [(String, JSONValue)] = []
+            for op in operations where op.path == path {
+                var parameters: [JSONValue] = []
+                for name in pathParameters(path) {
+                    parameters.append(.object([("name", .string(name)), ("in", .string("path")), ("required", .bool(true)),
+                                               ("schema", .object([("type", .string("string"))]))]))
+                }
+                for name in op.query {
+                    parameters.append(.object([("name", .string(name)), ("in", .string("query")), ("required", .bool(false)),
+                                               ("schema", .object([("type", .string(name == "limit" || name == "ttl" ? "integer" : "string"))]))]))
+                }
+                var fields: [(String, JSONValue)] = [
+                    ("summary", .string(op.summary)), ("description", .string("API key scope: \(op.scope)")),
+                    ("security", .array([.object([("bearer", .array([]))]), .object([("apiKey", .array([]))])])),
+                    ("parameters", .array(parameters)),
+                    ("responses", .object([
+                        (op.success, .object([("description", .string("OK")), ("content", jsonContent("#/components/schemas/Object"))])),
+                        ("default", .object([("description", .string("Error")), ("content", jsonContent("#/components/schemas/Error"))])),
+                    ])),
+                ]
+                if let body = op.body {
+                    fields.append(("requestBody", .object([("required", .bool(true)), ("description", .string(body)),
+                                                           ("content", jsonContent("#/components/schemas/Object"))])))
+                }
+                methods.append((op.method, .object(fields)))
+            }
+            paths.append((path, .object(methods)))
+        }
+        let errorSchema: JSONValue = .object([("type", .string("object")), ("properties", .object([
+            ("error", .object([("type", .string("object")), ("properties", .object([
+                ("status", .object([("type", .string("integer"))])), ("code", .object([("type", .string("string"))])),
+                ("message", .object([("type", .string("string"))])), ("request_id", .object([("type", .string("string"))])),
+            ]))])),
+        ]))])
+        return .object([
+            ("openapi", .string("3.1.0")),
+            ("info", .object([("title", .string("Wasla API")), ("version", .string(version)),
+                              ("description", .string("Project-scoped API. Lists page with {data, paging: {cursors: {before, after}, next?}}."))])),
+            ("paths", .object(paths)),
+            ("components", .object([
+                ("securitySchemes", .object([
+                    ("bearer", .object([("type", .string("http")), ("scheme", .string("bearer"))])),
+                    ("apiKey", .object([("type", .string("apiKey")), ("in", .string("header")), ("name", .string("X-API-Key"))])),
+                ])),
+                ("schemas", .object([("Error", errorSchema), ("Object", .object([("type", .string("object"))]))])),
+            ])),
+        ])
+    }
+
+    static func jsonContent(_ ref: String) -> JSONValue {
+        .object([("application/json", .object([("schema", .object([("$ref", .string(ref))]))]))])
+    }
+
+    static func pathParameters(_ path: String) -> [String] {
+        path.split(separator: "/").compactMap { $0.hasPrefix("{") ? String($0.dropFirst().dropLast()) : nil }
+    }
+
+    static func orderedUnique(_ xs: [String]) -> [String] {
+        var seen = Set<String>()
+        return xs.filter { seen.insert($0).inserted }
+    }
+
+    static func register(in routes: inout RouterBuilder) {
+        let body = document(version: WaslaVersion.current).encoded
+        routes.get("/openapi.json") { _ in .json(body) }
+    }
+}
