@@ -150,7 +150,11 @@ public struct OutboundSender: Sendable {
         }
         var refusal: String?
         var error: String?
-        if m.type != "template" {
+        if m.type == "template", let why = try Templates.refusal(conn, numberID: m.numberID, content: m.content) {
+            refusal = why
+            error = String(decoding: JSONValue.object([("code", .string("template_invalid")), ("message", .string(why))]).encoded,
+                           as: UTF8.self)
+        } else if m.type != "template" {
             let lastInbound = conversation?.1 ?? 0
             if now - lastInbound > windowMillis {
                 refusal = "outside the 24-hour customer-service window: the contact's last message is older than 24 hours "

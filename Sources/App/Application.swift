@@ -122,6 +122,8 @@ final class Application: Sendable {
         MessageAPI(auth: apiAuth, sender: parts.sender, database: database).register(in: &routes)
         ConversationAPI(auth: apiAuth, database: database).register(in: &routes)
         KeyRoutes(auth: apiAuth).register(in: &routes)
+        TemplateRoutes(auth: apiAuth, database: database, templates: Templates(
+            database: database, graph: graph, token: config.whatsappAccessToken, secrets: secretBox)).register(in: &routes)
         MediaRoutes(database: database, mediaDirectory: config.dataDirectory + "/media", apiAuth: apiAuth,
                     links: dashboard.mediaLinks).register(in: &routes)
         WebhookEndpointRoutes(auth: apiAuth, endpoints: WebhookEndpoints(database: database, guardrail: guardrail),

@@ -7,6 +7,7 @@ public final class FakeGraphServer: Sendable {
     public struct Recorded: Sendable {
         public let method: String
         public let path: String
+        public let query: String?
         public let authorization: String?
         public let body: [UInt8]
         public var json: JSONValue? { try? JSONValue.parse(body) }
@@ -46,7 +47,7 @@ public final class FakeGraphServer: Sendable {
         var b = RouterBuilder(defaultBodyLimit: 1 << 20)
         let handler: HTTPHandler = { request in
             requests.withLock {
-                $0.append(Recorded(method: request.method.rawValue, path: request.path,
+                $0.append(Recorded(method: request.method.rawValue, path: request.path, query: request.head.query,
                                    authorization: request.headers["authorization"], body: request.body))
             }
             if let answer = script.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {

@@ -1,0 +1,153 @@
+import Foundation
+import Store
+import Support
+
+/// Message templates: synced from Meta (`GET /{waba-id}/message_templates`, every page) into `templates`, one row
+/// per number of the WABA; kept current by the template webhooks; checked before a template send.
+public struct Templates: Sendable {
+    let database: Database
+    let graph: GraphClient
+    let token: String?
+    let secrets: SecretBox?
+
+    public init(database: Database, graph: GraphClient, token: String?, secrets: SecretBox?) {
+        self.database = database
+        self.graph = graph
+        self.token = token
+        self.secrets = secrets
+    }
+
+    public struct SyncReport: Sendable, Equatable {
+        public var wabas = 0
+        public var templates = 0
+        public var failures: [String] = []
+    }
+
+    /// Syncs every WABA of the project (all projects when nil).
+    public func sync(projectID: String?) async throws -> SyncReport {
+        let wabas = try await database.read { conn in
+            try conn.query("""
+                SELECT w.id, w.waba_id, (SELECT access_token_encrypted FROM whatsapp_numbers n
+                                         WHERE n.whatsapp_business_account_id = w.id AND access_token_encrypted IS NOT NULL LIMIT 1)
+                FROM whatsapp_business_accounts w WHERE ?1 IS NULL OR w.project_id = ?1
+                """, [projectID]) { ($0.string(0) ?? "", $0.string(1) ?? "", $0.blob(2)) }
+        }
+        var report = SyncReport()
+        for (rowID, wabaID, sealed) in wabas {
+            report.wabas += 1
+            guard case .success(let token) = NumberToken.resolve(sealed: sealed, box: secrets, installToken: token) else {
+                report.failures.append("\(wabaID): no usable access token")
+                continue
+            }
+            var all: [JSONValue] = []
+            var after: String?
+            var pages = 0
+            var failed = false
+            repeat {
+                let path = "\(wabaID)/message_templates?limit=100&fields=id,name,status,category,language,components,quality_score"
+                    + (after.map { "&after=\(FormURLEncodedLite.encode($0))" } ?? "")
+                switch await graph.get(path, token: token) {
+                case .success(let page):
+                    all += page["data"]?.arrayValue ?? []
+                    after = page["paging"]?["next"] != nil ? page["paging"]?["cursors"]?["after"]?.stringValue : nil
+                case .failure(let e):
+                    report.failures.append("\(wabaID): \(e.message)")
+                    failed = true
+                    after = nil
+                }
+                pages += 1
+            } while after != nil && pages < 100
+            guard !failed else { continue }
+            report.templates += try await store(all, wabaRowID: rowID)
+        }
+        return report
+    }
+
+    /// Upserts the templates for every number of the WABA; returns how many templates.
+    func store(_ templates: [JSONValue], wabaRowID: String) async throws -> Int {
+        let now = WallClock.nowMillis()
+        return try await database.write { conn in
+            let numbers = try conn.query("SELECT id FROM whatsapp_numbers WHERE whatsapp_business_account_id = ?", [wabaRowID]) {
+                $0.string(0) ?? ""
+            }
+            var count = 0
+            for t in templates {
+                guard let code = t["id"]?.stringValue, let name = t["name"]?.stringValue else { continue }
+                count += 1
+                let components = t["components"] ?? .array([])
+                let body = (components.arrayValue ?? []).first { $0["type"]?.stringValue?.uppercased() == "BODY" }
+                let text = body?["text"]?.stringValue
+                for number in numbers {
+                    try conn.run("""
+                        INSERT INTO templates (id, wa_template_name, wa_template_code, phone_number_id, status, category, language,
+                                               preview_text, variables_count, components, quality_score, created_at, updated_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT (wa_template_code, phone_number_id) DO UPDATE SET wa_template_name = excluded.wa_template_name,
+                            status = excluded.status, category = excluded.category, language = excluded.language,
+                            preview_text = excluded.preview_text, variables_count = excluded.variables_count,
+                            components = excluded.components, quality_score = COALESCE(excluded.quality_score, quality_score),
+                            updated_at = excluded.updated_at
+                        """, [Identifier.uuid(), name, code, number, t["status"]?.stringValue ?? "UNKNOWN",
+                              t["category"]?.stringValue ?? "UNKNOWN", t["language"]?.stringValue ?? "",
+                              text.map { String($0.prefix(1024)) }, Self.placeholders(text ?? ""),
+                              String(decoding: components.encoded, as: UTF8.self),
+                              t["quality_score"]?["score"]?.stringValue, now, now])
+                }
+            }
+            return count
+        }
+    }
+
+    /// Distinct `{{1}}` / `{{name}}` placeholders in a body text.
+    public static func placeholders(_ text: String) -> Int {
+        var names = Set<Substring>()
+        var rest = text[...]
+        while let open = rest.range(of: "{{") {
+            let after = rest[open.upperBound...]
+            guard let close = after.range(of: "}}") else { break }
+            let name = after[..<close.lowerBound].trimmingCharacters(in: .whitespaces)
+            if !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) { names.insert(Substring(name)) }
+            rest = after[close.upperBound...]
+        }
+        return names.count
+    }
+
+    /// Why a template send must not go to Meta, or nil. With no synced template for the number at all the
+    /// check is skipped (nothing to check against; Meta decides).
+    static func refusal(_ conn: SQLiteConnection, numberID: String, content: JSONValue) throws -> String? {
+        guard let name = content["name"]?.stringValue, !name.isEmpty else { return "template.name is required" }
+        let language = content["language"]?["code"]?.stringValue ?? ""
+        guard (try conn.scalarInt("SELECT count(*) FROM templates WHERE phone_number_id = ?", [numberID]) ?? 0) > 0 else {
+            return nil
+        }
+        guard let (status, variables) = try conn.queryOne("""
+            SELECT status, variables_count FROM templates WHERE phone_number_id = ? AND wa_template_name = ? AND (? = '' OR language = ?)
+            ORDER BY status = 'APPROVED' DESC LIMIT 1
+            """, [numberID, name, language, language], { ($0.string(0) ?? "", Int($0.int(1) ?? 0)) }) else {
+            return "template '\(name)'\(language.isEmpty ? "" : " (\(language))") does not exist for this number (sync templates first)"
+        }
+        guard status.uppercased() == "APPROVED" else { return "template '\(name)' is \(status), not APPROVED" }
+        let given = (content["components"]?.arrayValue ?? [])
+            .filter { $0["type"]?.stringValue?.lowercased() == "body" }
+            .reduce(0) { $0 + ($1["parameters"]?.arrayValue?.count ?? 0) }
+        guard given == variables else {
+            return "template '\(name)' takes \(variables) body parameter(s); \(given) given"
+        }
+        return nil
+    }
+}
+
+/// Percent-encoding of a query value (Actors does not import HTTP).
+enum FormURLEncodedLite {
+    static func encode(_ s: String) -> String {
+        var out = ""
+        for b in s.utf8 {
+            if (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x2E || b == 0x5F || b == 0x7E {
+                out.unicodeScalars.append(Unicode.Scalar(b))
+            } else {
+                out += String(format: "%%%02X", b)
+            }
+        }
+        return out
+    }
+}
