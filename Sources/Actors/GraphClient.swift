@@ -66,6 +66,27 @@ public final class GraphClient: Sendable {
         return await post("\(phoneNumberID)/messages", token: token, json: JSONValue.object(fields).encoded).map { _ in () }
     }
 
+    /// `POST /{phone-number-id}/media` (multipart): uploads a file for sending; returns Meta's media id.
+    public func uploadMedia(phoneNumberID: String, token: String, data: [UInt8], mimeType: String, filename: String) async
+        -> Result<String, GraphError> {
+        let config = configuration
+        let result = await CurlCall.run(on: queue, CurlCall.Request(
+            method: "POST", url: "\(config.baseURL)/\(config.apiVersion)/\(phoneNumberID)/media",
+            headers: ["Authorization: Bearer \(token)", "Accept: application/json"], body: nil,
+            timeoutMillis: max(config.timeoutMillis, 120_000), connectTimeoutMillis: config.connectTimeoutMillis,
+            maxResponseBytes: config.maxResponseBytes,
+            form: [CurlCall.FormPart(name: "messaging_product", data: Array("whatsapp".utf8)),
+                   CurlCall.FormPart(name: "type", data: Array(mimeType.utf8)),
+                   CurlCall.FormPart(name: "file", data: data, filename: filename, type: mimeType)]))
+        if let failure = result.failure { return .failure(.transport(failure)) }
+        guard (200..<300).contains(result.status) else { return .failure(GraphError.from(status: result.status, body: result.body)) }
+        guard let id = (try? JSONValue.parse(result.body))?["id"]?.stringValue else {
+            return .failure(GraphError(httpStatus: result.status, code: nil, subcode: nil, message: "the answer has no media id",
+                                       details: nil, fbtraceID: nil))
+        }
+        return .success(id)
+    }
+
     private func call(method: String, path: String, token: String, body: [UInt8]?) async -> Result<JSONValue, GraphError> {
         let url = "\(configuration.baseURL)/\(configuration.apiVersion)/\(path)"
         let config = configuration
@@ -107,6 +128,15 @@ enum CurlCall {
         var maxResponseBytes: Int
         var resolve: String? = nil
         var truncate = false
+        /// A multipart/form-data body (CURLOPT_MIMEPOST) instead of `body`.
+        var form: [FormPart]? = nil
+    }
+
+    struct FormPart: Sendable {
+        var name: String
+        var data: [UInt8]
+        var filename: String? = nil
+        var type: String? = nil
     }
 
     struct Result: Sendable {
@@ -183,7 +213,21 @@ enum CurlCall {
             return n
         }, context.toOpaque())
         var rc: CURLcode
-        if let body = request.body {
+        if let form = request.form {
+            guard let mime = curl_mime_init(h) else { return Result(failure: "curl_mime_init failed", errorClass: "transport") }
+            defer { curl_mime_free(mime) }
+            for f in form {
+                guard let part = curl_mime_addpart(mime) else { continue }
+                _ = curl_mime_name(part, f.name)
+                _ = f.data.withUnsafeBytes { raw in
+                    raw.withMemoryRebound(to: CChar.self) { curl_mime_data(part, $0.baseAddress, $0.count) }
+                }
+                if let filename = f.filename { _ = curl_mime_filename(part, filename) }
+                if let type = f.type { _ = curl_mime_type(part, type) }
+            }
+            _ = wasla_curl_set_ptr(h, CURLOPT_MIMEPOST, UnsafeMutableRawPointer(mime))
+            rc = curl_easy_perform(h)
+        } else if let body = request.body {
             _ = wasla_curl_set_str(h, CURLOPT_CUSTOMREQUEST, request.method)
             rc = body.withUnsafeBytes { raw in
                 raw.withMemoryRebound(to: CChar.self) { chars in

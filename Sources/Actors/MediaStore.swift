@@ -102,14 +102,7 @@ public actor MediaStore {
             return .retry("checksum mismatch for media \(mediaID)")
         }
         // 4. Content-addressed, atomic: the same bytes are stored once.
-        let relative = "\(hex.prefix(2))/\(hex.dropFirst(2).prefix(2))/\(hex)"
-        let final = directory + "/" + relative
-        try? FileManager.default.createDirectory(atPath: (final as NSString).deletingLastPathComponent,
-                                                 withIntermediateDirectories: true)
-        if access(final, F_OK) == 0 {
-            unlink(tmp)
-        } else if rename(tmp, final) != 0 {
-            unlink(tmp)
+        guard let relative = Self.place(tmp, sha256Hex: hex, directory: directory) else {
             return .retry("cannot move the file into place (errno \(errno))")
         }
         var meta: [(String, JSONValue)] = [("type", p["type"] ?? .null)]
@@ -141,5 +134,21 @@ public actor MediaStore {
         _ = try? await database.write { conn in
             try conn.run("UPDATE messages SET error = ?, updated_at = ? WHERE id = ?", [error, WallClock.nowMillis(), messageID])
         }
+    }
+
+    /// Moves a verified temp file to `<aa>/<bb>/<sha256>` under `directory` (atomic rename; when the same bytes
+    /// are already stored the temp file is dropped). Returns the relative path, or nil (the temp file is removed).
+    static func place(_ tmp: String, sha256Hex hex: String, directory: String) -> String? {
+        let relative = "\(hex.prefix(2))/\(hex.dropFirst(2).prefix(2))/\(hex)"
+        let final = directory + "/" + relative
+        try? FileManager.default.createDirectory(atPath: (final as NSString).deletingLastPathComponent,
+                                                 withIntermediateDirectories: true)
+        if access(final, F_OK) == 0 {
+            unlink(tmp)
+        } else if rename(tmp, final) != 0 {
+            unlink(tmp)
+            return nil
+        }
+        return relative
     }
 }

@@ -125,7 +125,7 @@ final class Application: Sendable {
         TemplateRoutes(auth: apiAuth, database: database, templates: Templates(
             database: database, graph: graph, token: config.whatsappAccessToken, secrets: secretBox)).register(in: &routes)
         MediaRoutes(database: database, mediaDirectory: config.dataDirectory + "/media", apiAuth: apiAuth,
-                    links: dashboard.mediaLinks).register(in: &routes)
+                    links: dashboard.mediaLinks, store: parts.media, maxUploadBytes: config.mediaMaxBytes).register(in: &routes)
         WebhookEndpointRoutes(auth: apiAuth, endpoints: WebhookEndpoints(database: database, guardrail: guardrail),
                               bridge: bridge)
             .register(in: &routes)

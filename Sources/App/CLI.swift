@@ -14,6 +14,7 @@ enum Command: Equatable {
     case setAppSecret(wabaID: String)
     case createKey(name: String, scopes: [String], project: String?)
     case listKeys
+    case mediaGC
     case revokeKey(id: String)
     case addUser(email: String, role: String)
     case hashPassword
@@ -54,6 +55,9 @@ enum Command: Equatable {
             guard i == rest.count, let name, !name.isEmpty, !scopes.isEmpty,
                   scopes.allSatisfy({ ["read", "send", "admin"].contains($0) }) else { return .failure(CLIError(keysUsage)) }
             return .success(.createKey(name: name, scopes: scopes, project: project))
+        case "media":
+            guard rest == ["gc"] else { return .failure(CLIError("usage: wasla media gc")) }
+            return .success(.mediaGC)
         case "user":
             if rest == ["hash"] { return .success(.hashPassword) }
             let usage = CLIError("usage: wasla user add --email EMAIL --role admin|agent|viewer   (the password is read from stdin)\n"
@@ -152,6 +156,7 @@ enum Command: Equatable {
           user add --email EMAIL --role admin|agent|viewer
                          Create a dashboard user or reset its password and role (password read from stdin).
           user hash      Print a PBKDF2 hash of the password on stdin, for BASIC_AUTH_USERS.
+          media gc       Remove stored media files no row references (and abandoned temp files).
           jobs list [--state S]   List jobs (S: pending, running, done, failed, dead).
           jobs retry ID  Run a failed or dead job again.
           doctor         Print the effective configuration (secrets masked) and what each feature lacks.

@@ -7,6 +7,7 @@ enum JobHandlers {
     struct Parts {
         let handlers: [String: JobHandler]
         let sender: OutboundSender
+        let media: MediaStore
     }
 
     static func build(config: Config, database: Database, graph: GraphClient, secrets: SecretBox?) -> Parts {
@@ -21,6 +22,6 @@ enum JobHandlers {
             "message.send": sender.jobHandler,
             "workflow.inbound": WorkflowRunner(database: database, ai: ai).jobHandler,
             "media.download": media.jobHandler,
-        ], sender: sender)
+        ], sender: sender, media: media)
     }
 }

@@ -16,9 +16,14 @@ struct MediaRoutes: Sendable {
     let mediaDirectory: String
     let apiAuth: APIKeyAuth
     let links: MediaLinks
+    let store: MediaStore
+    let maxUploadBytes: Int
 
     func register(in routes: inout RouterBuilder) {
         routes.get("/media/:id") { [self] request in try await serve(request) }
+        routes.post("/api/v1/media", maxBodyBytes: maxUploadBytes + 64 * 1024) { [self] request in
+            try await apiAuth.authorized(request, scope: "send") { key in await upload(request, key: key) }
+        }
         routes.get("/api/v1/media/:id/link") { [self] request in
             try await apiAuth.authorized(request, scope: "read") { key in try await link(request, key: key) }
         }
@@ -128,6 +133,49 @@ struct MediaRoutes: Sendable {
         w.key("expires_at"); w.int(Int(exp))
         w.endObject()
         return .json(w.bytes)
+    }
+
+    /// `POST /api/v1/media?phone_number_id=…`: multipart/form-data (`file`, optional `phone_number_id` and `type`
+    /// fields) or a raw body with its `Content-Type` (and `?filename=`). Uploads to Meta, keeps a local copy,
+    /// answers `201 {id, media_id, …}`; send with `{"type":"image","image":{"id":"<media_id>"}}`.
+    func upload(_ request: HTTPRequest, key: APIKeys.Key) async -> HTTPResponse {
+        func invalid(_ field: String, _ message: String) -> HTTPResponse {
+            .jsonError(.unprocessableContent, code: "invalid_\(field)", message: message, requestID: request.requestID)
+        }
+        var data = request.body
+        var mime = request.headers["content-type"] ?? ""
+        var filename = request.query["filename"]
+        var phone = request.query["phone_number_id"]
+        if let boundary = Multipart.boundary(mime) {
+            guard let parts = Multipart.parse(request.body, boundary: boundary),
+                  let file = parts.first(where: { $0.name == "file" }) else {
+                return invalid("file", "a multipart body needs a 'file' part")
+            }
+            data = file.data
+            mime = parts.first { $0.name == "type" }.map { String(decoding: $0.data, as: UTF8.self) } ?? file.contentType ?? ""
+            filename = file.filename ?? filename
+            phone = parts.first { $0.name == "phone_number_id" }.map { String(decoding: $0.data, as: UTF8.self) } ?? phone
+        }
+        guard let phone, !phone.isEmpty else { return invalid("phone_number_id", "phone_number_id is required (query or form field)") }
+        switch await store.upload(projectID: key.projectID, phoneNumberID: phone, data: data, mimeType: mime, filename: filename) {
+        case .success(let u):
+            return .json(.object([
+                ("id", .string(u.id)), ("media_id", .string(u.mediaID)), ("mime_type", .string(u.mimeType)),
+                ("file_size", .number(Double(u.size))), ("sha256", .string(u.sha256)),
+            ]), status: .created)
+        case .failure(.unknownNumber):
+            return .jsonError(.notFound, code: "unknown_number", message: "no such number in this project", requestID: request.requestID)
+        case .failure(.invalid(let why)):
+            return invalid("file", why)
+        case .failure(.token(let why)):
+            return .jsonError(.unprocessableContent, code: "token_unreadable", message: why, requestID: request.requestID)
+        case .failure(.graph(let e)):
+            let status = e.httpStatus.flatMap { (400..<500).contains($0) ? HTTPStatus(code: $0, reason: "Meta error") : nil } ?? .badGateway
+            return .jsonError(status, code: "graph_error", message: e.message + (e.code.map { " (code \($0))" } ?? ""),
+                              requestID: request.requestID)
+        case .failure(.storage(let why)):
+            return .jsonError(.serviceUnavailable, code: "storage_failed", message: why, requestID: request.requestID)
+        }
     }
 
     /// `aa/bb/<64 hex>` exactly as MediaStore writes it.

@@ -251,3 +251,30 @@ extension StoreCommands {
         return "revoked \(changed) key(s)"
     }
 }
+
+extension StoreCommands {
+    /// `wasla media gc`: removes stored files no `media_files` row references, and abandoned temp files; only
+    /// files older than an hour, so a download placed but not yet recorded is never touched. Safe while serving.
+    static func mediaGC(_ config: Config, now: Date = Date()) throws -> String {
+        let conn = try SQLiteConnection(path: config.databasePath, mode: .readOnly)
+        let referenced = Set(try conn.query("SELECT storage_path FROM media_files WHERE storage_path IS NOT NULL") { $0.string(0) ?? "" })
+        conn.close()
+        let root = config.dataDirectory + "/media"
+        let fm = FileManager.default
+        var removed = 0
+        var bytes: Int64 = 0
+        guard let walker = fm.enumerator(atPath: root) else { return "no media directory at \(root)" }
+        while let relative = walker.nextObject() as? String {
+            let path = root + "/" + relative
+            guard let attrs = try? fm.attributesOfItem(atPath: path), attrs[.type] as? FileAttributeType == .typeRegular,
+                  let modified = attrs[.modificationDate] as? Date, now.timeIntervalSince(modified) > 3600 else { continue }
+            let isTemp = relative.hasPrefix("tmp/") || relative.hasPrefix(".upload-")
+            guard isTemp || (MediaRoutes.isStoragePath(relative) && !referenced.contains(relative)) else { continue }
+            if (try? fm.removeItem(atPath: path)) != nil {
+                removed += 1
+                bytes += (attrs[.size] as? NSNumber)?.int64Value ?? 0
+            }
+        }
+        return "removed \(removed) file(s), \(bytes) bytes; \(referenced.count) referenced file(s) kept"
+    }
+}

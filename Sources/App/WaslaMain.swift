@@ -53,6 +53,9 @@ enum WaslaMain {
         case .createKey(let name, let scopes, let project):
             let config = loadConfigOrExit()
             await runStoreCommand { try StoreCommands.createKey(config, name: name, scopes: scopes, project: project) }
+        case .mediaGC:
+            let config = loadConfigOrExit()
+            await runStoreCommand { try StoreCommands.mediaGC(config) }
         case .listKeys:
             let config = loadConfigOrExit()
             await runStoreCommand { try await StoreCommands.listKeys(config) }
