@@ -6,16 +6,17 @@ import Support
 /// that causes them. The body is serialised once, here; every attempt sends these bytes.
 public enum WebhookOutbox {
     public static let messageEvents: Set<String> = [
-        "whatsapp.message.received", "whatsapp.message.sent", "whatsapp.message.delivered", "whatsapp.message.read",
+        "workflow.execution.handoff", "workflow.execution.webhook", "whatsapp.message.received", "whatsapp.message.sent", "whatsapp.message.delivered", "whatsapp.message.read",
         "whatsapp.message.failed", "whatsapp.conversation.created", "whatsapp.conversation.ended",
     ]
 
     /// `evt_` + a ULID (48-bit milliseconds, 80 random bits, Crockford base32): sortable by creation time.
-    public static func eventID(prefix: String = "evt_", now: Int64 = WallClock.nowMillis()) -> String {
+    /// `seed` replaces the random bits with the first 10 bytes of its SHA-256 (a deterministic id).
+    public static func eventID(prefix: String = "evt_", now: Int64 = WallClock.nowMillis(), seed: String? = nil) -> String {
         let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
         var value = [UInt8](repeating: 0, count: 16)
         for i in 0..<6 { value[i] = UInt8(truncatingIfNeeded: UInt64(max(0, now)) >> (8 * (5 - i))) }
-        let random = CryptoBytes.random(10)
+        let random = seed.map { Array(CryptoBytes.sha256(Array($0.utf8)).prefix(10)) } ?? CryptoBytes.random(10)
         for i in 0..<10 { value[6 + i] = random[i] }
         // 128 bits → 26 characters of 5 bits (the first carries 3).
         var out: [UInt8] = []
@@ -44,18 +45,42 @@ public enum WebhookOutbox {
     }
 
     /// Writes one delivery per subscribed endpoint; `body` is built only when someone listens.
+    /// With `eventID` given (a deterministic id), an event already written is not written again.
     static func emit(_ conn: SQLiteConnection, numberID: String, event: String, orderingKey: String?, now: Int64,
-                     body: () throws -> JSONValue) throws {
+                     eventID fixedID: String? = nil, body: () throws -> JSONValue) throws {
         let targets = try endpoints(conn, numberID: numberID, event: event)
         guard !targets.isEmpty else { return }
         let bytes = String(decoding: try body().encoded, as: UTF8.self)
-        let eventID = eventID(now: now)
+        let eventID = fixedID ?? eventID(now: now)
         for endpoint in targets {
             try conn.run("""
                 INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts,
                                                 next_attempt_at, ordering_key, created_at)
                 VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
+                ON CONFLICT (endpoint_id, event_id) DO NOTHING
                 """, [Identifier.uuid(), endpoint, eventID, event, bytes, now, orderingKey, now])
+        }
+    }
+
+    /// `workflow.execution.handoff` / `.webhook` for a workflow step on an inbound message: the message, its
+    /// conversation, the step id and the step's `payload` (webhook steps). One event per (message, step, event),
+    /// however often the job runs.
+    static func workflowEvent(_ conn: SQLiteConnection, numberID: String, event: String, messageRowID: String,
+                              stepID: String, config: JSONValue, now: Int64) throws {
+        guard let (phoneNumberID, conversationID, raw, created) = try conn.queryOne("""
+            SELECT n.phone_number_id, m.conversation_id, m.payload, m.created_at FROM messages m
+            JOIN whatsapp_numbers n ON n.id = m.whatsapp_number_id WHERE m.id = ?
+            """, [messageRowID], { ($0.string(0) ?? "", $0.string(1), $0.string(2), $0.int(3) ?? now) }) else { return }
+        let id = eventID(now: created, seed: "\(messageRowID)|\(stepID)|\(event)")
+        try emit(conn, numberID: numberID, event: event, orderingKey: conversationID, now: now, eventID: id) {
+            var fields: [(String, JSONValue)] = [
+                ("phone_number_id", .string(phoneNumberID)),
+                ("workflow_execution", .object([("step_id", .string(stepID)), ("message_id", .string(messageRowID))])),
+                ("message", raw.flatMap { try? JSONValue.parse(Array($0.utf8)) } ?? .null),
+                ("conversation", try conversationID.map { try conversation(conn, id: $0) } ?? .null),
+            ]
+            if let payload = config["payload"] { fields.append(("payload", payload)) }
+            return .object(fields)
         }
     }
 

@@ -13,6 +13,7 @@ public struct WorkflowRunner: Sendable {
     }
 
     struct Context: Sendable {
+        let messageRowID: String
         let wamid: String
         let text: String?
         let numberID: String
@@ -27,11 +28,13 @@ public struct WorkflowRunner: Sendable {
 
     let database: Database
     let ai: AIClient?
+    let clock: @Sendable () -> Date
     let defaultSystemPrompt = "You are the customer service assistant of this business on WhatsApp. Answer briefly and politely."
 
-    public init(database: Database, ai: AIClient?) {
+    public init(database: Database, ai: AIClient?, clock: @escaping @Sendable () -> Date = { Date() }) {
         self.database = database
         self.ai = ai
+        self.clock = clock
     }
 
     public var jobHandler: JobHandler {
@@ -56,6 +59,7 @@ public struct WorkflowRunner: Sendable {
                 switch step.type {
                 case "auto_reply":
                     guard !handoff, Self.matches(step.config, context.text),
+                          step.config["business_hours"].map({ BusinessHours.matches($0, at: clock()) }) ?? true,
                           let text = step.config["text"]?.stringValue, !text.isEmpty else { continue }
                     try await enqueueReply(text, step: step, context: context)
                 case "ai_reply":
@@ -68,12 +72,28 @@ public struct WorkflowRunner: Sendable {
                 case "handoff":
                     guard !handoff, Self.matches(step.config, context.text), let id = context.conversationID else { continue }
                     let now = WallClock.nowMillis()
+                    let numberID = context.numberID
+                    let messageRowID = context.messageRowID
+                    let stepID = step.id
                     try await database.write { conn in
-                        try conn.run("UPDATE conversations SET handoff = 1, updated_at = ? WHERE id = ?", [now, id])
+                        let changed = try conn.run("UPDATE conversations SET handoff = 1, updated_at = ? WHERE id = ? AND handoff = 0",
+                                                   [now, id])
+                        if changed == 1 {
+                            try WebhookOutbox.workflowEvent(conn, numberID: numberID, event: "workflow.execution.handoff",
+                                                            messageRowID: messageRowID, stepID: stepID, config: .null, now: now)
+                        }
                     }
                     handoff = true
+                case "webhook":
+                    guard Self.matches(step.config, context.text) else { continue }
+                    let now = WallClock.nowMillis()
+                    let (numberID, messageRowID, stepID, config) = (context.numberID, context.messageRowID, step.id, step.config)
+                    try await database.write { conn in
+                        try WebhookOutbox.workflowEvent(conn, numberID: numberID, event: "workflow.execution.webhook",
+                                                        messageRowID: messageRowID, stepID: stepID, config: config, now: now)
+                    }
                 default:
-                    continue  // forward and webhook steps run with the integrations; unknown types are skipped
+                    continue  // forward steps run with the integrations; unknown types are skipped
                 }
             } catch {
                 retry = retry ?? "step \(step.id): \(error)"
@@ -138,7 +158,7 @@ public struct WorkflowRunner: Sendable {
                 AIClient.Message(role: r.string(0) == "outbound" ? "assistant" : "user", content: r.string(1) ?? "")
             }.reversed()
         }
-        return Context(wamid: row.0, text: row.1, numberID: row.2, to: row.3, conversationID: row.4, handoff: row.5,
+        return Context(messageRowID: messageID, wamid: row.0, text: row.1, numberID: row.2, to: row.3, conversationID: row.4, handoff: row.5,
                        workflowActive: row.6, aiEnabled: row.7, steps: steps, history: history)
     }
 }

@@ -100,4 +100,53 @@ final class WorkflowTests: XCTestCase {
         try await inbound("wamid.H2", "anyone?")
         XCTAssertEqual(sentTexts(), [], "no automated reply while a human has the conversation")
     }
+
+    func testBusinessHoursDecideWhichAutoReplyRuns() async throws {
+        let hour = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: Date()).hour ?? 0
+        let start = String(format: "%02d:00", (hour + 2) % 24), end = String(format: "%02d:00", (hour + 3) % 24)
+        let hours = #""timezone":"UTC","start":"\#(start)","end":"\#(end)""#
+        try await addStep("auto_reply", position: 1, config: #"{"text":"We are open, an agent will answer.","business_hours":{\#(hours),"when":"inside"}}"#)
+        try await addStep("auto_reply", position: 2, config: #"{"text":"We are closed; we open at \#(start) UTC.","business_hours":{\#(hours),"when":"outside"}}"#)
+        try await addStep("auto_reply", position: 3, config: #"{"text":"never","business_hours":{"timezone":"Mars/Base","start":"00:00","end":"24:00"}}"#)
+        try await inbound("wamid.BH1", "hello?")
+        XCTAssertEqual(sentTexts(), ["We are closed; we open at \(start) UTC."], "a malformed condition never matches")
+    }
+
+    func testBusinessHoursCalendar() throws {
+        let cfg = try JSONValue.parse(Array(#"{"timezone":"Africa/Cairo","days":["sun","mon","tue","wed","thu"],"start":"09:00","end":"17:00"}"#.utf8))
+        let f = ISO8601DateFormatter()
+        // 2026-11-26 is a Thursday; Cairo is UTC+2 in November.
+        XCTAssertTrue(BusinessHours.matches(cfg, at: f.date(from: "2026-11-26T07:30:00Z")!), "09:30 Thursday in Cairo")
+        XCTAssertFalse(BusinessHours.matches(cfg, at: f.date(from: "2026-11-26T06:30:00Z")!), "08:30: not yet")
+        XCTAssertFalse(BusinessHours.matches(cfg, at: f.date(from: "2026-11-27T10:00:00Z")!), "Friday: closed")
+        let night = try JSONValue.parse(Array(#"{"timezone":"UTC","days":["mon"],"start":"22:00","end":"02:00"}"#.utf8))
+        XCTAssertTrue(BusinessHours.matches(night, at: f.date(from: "2026-11-24T01:00:00Z")!), "Tuesday 01:00 belongs to Monday's night")
+        XCTAssertFalse(BusinessHours.matches(night, at: f.date(from: "2026-11-25T01:00:00Z")!), "Wednesday 01:00 does not")
+        XCTAssertNotNil(BusinessHours.problem(try JSONValue.parse(Array(#"{"timezone":"UTC","start":"9","end":"17:00"}"#.utf8))))
+    }
+
+    func testWebhookStepAndHandoffEmitWorkflowEventsOnce() async throws {
+        let receiver = try FakeReceiver()
+        await h.stop()
+        h = try await AppHarness(["WHATSAPP_GRAPH_URL": graph.baseURL, "WHATSAPP_ACCESS_TOKEN": "tok", "QUEUE_WORKER": "off",
+                                  "OUTBOUND_ALLOWLIST": "127.0.0.1"])
+        XCTAssertEqual(try h.post(Meta.envelope(messages: [])).status, 200)
+        _ = try await h.app.processor.drain()
+        _ = try await WebhookEndpoints(database: h.app.database, guardrail: try OutboundGuard(allowlist: ["127.0.0.1"]))
+            .create(projectID: h.app.defaults.projectID, phoneNumberID: Meta.phoneNumberID, url: receiver.url,
+                    events: ["workflow.execution.webhook", "workflow.execution.handoff"], secret: nil, headers: nil)
+        try await addStep("webhook", position: 1, config: #"{"keywords":["order"],"payload":{"erp_action":"lookup"}}"#)
+        try await addStep("handoff", position: 2, config: #"{"keywords":["human"]}"#)
+        try await inbound("wamid.WH1", "my order, I want a human")
+        try await h.app.database.write { try $0.run("UPDATE message_jobs SET status = 'pending', run_at = 0 WHERE type = 'workflow.inbound'") }
+        _ = try await h.app.jobs.runDue(concurrency: 1, budgetMillis: 5000)  // the job again: no second event
+        _ = try await h.app.bridge.runDue()
+        _ = try await h.app.bridge.runDue()  // one in flight per conversation: the second follows the first
+        let events = receiver.deliveries.map { $0.header("x-webhook-event") ?? "" }
+        XCTAssertEqual(events.sorted(), ["workflow.execution.handoff", "workflow.execution.webhook"])
+        let hook = try XCTUnwrap(receiver.deliveries.first { $0.header("x-webhook-event") == "workflow.execution.webhook" }?.json)
+        XCTAssertEqual(hook["payload"]?["erp_action"]?.stringValue, "lookup")
+        XCTAssertEqual(hook["message"]?["id"]?.stringValue, "wamid.WH1")
+        await receiver.stop()
+    }
 }
