@@ -151,6 +151,7 @@ struct EventApplier {
                     phone = COALESCE(phone, ?), updated_at = ?
                 WHERE id = ?
                 """, [name, userID, projectID, waID, waID, waID, now, stored.id])
+            try WebhookOutbox.contact(conn, projectID: projectID, contactID: stored.id, created: false, now: now)
             return stored.id
         }
         let id = Identifier.uuid()
@@ -159,11 +160,12 @@ struct EventApplier {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """, [id, projectID, waID, userID, name, waID, now, now])
         report.contacts += 1
+        try WebhookOutbox.contact(conn, projectID: projectID, contactID: id, created: true, now: now)
         return id
     }
 
-    /// The open conversation of (number, contact); one idle past the limit is ended and a new one opened.
-    /// The open conversation of the contact on this number, or a new one (`created`).
+    /// The open conversation of (number, contact), or a new one (`created`); one idle past the limit is ended
+    /// and a new one opened.
     func openConversation(_ route: Route, contactID: String, at time: Int64) throws -> (id: String, created: Bool) {
         if let (id, last) = try conn.queryOne("""
             SELECT id, last_message_at FROM conversations WHERE whatsapp_number_id = ? AND contact_id = ? AND status = 'open'

@@ -43,6 +43,8 @@ public actor IntegrationBridge {
         let url: String
         let secret: String
         let headers: JSONValue?
+        /// How an integration authenticates (see `Integrations.header`); nil for customers' endpoints.
+        let auth: JSONValue?
     }
 
     struct Breaker {
@@ -55,11 +57,15 @@ public actor IntegrationBridge {
     let options: Options
     let logger: Logger
     let clock: @Sendable () -> Int64
+    /// Turns an integration's `auth` into its header line.
+    let credentials: @Sendable (JSONValue) -> String?
     private let queue = DispatchQueue(label: "wasla.webhooks", attributes: .concurrent)
     private var breakers: [String: Breaker] = [:]
 
     public init(database: Database, guardrail: OutboundGuard, options: Options = Options(), logger: Logger,
+                credentials: @escaping @Sendable (JSONValue) -> String? = { _ in nil },
                 clock: @escaping @Sendable () -> Int64 = { WallClock.nowMillis() }) {
+        self.credentials = credentials
         self.database = database
         self.guardrail = guardrail
         self.options = options
@@ -194,11 +200,12 @@ public actor IntegrationBridge {
         return try await database.read { conn in
             var out: [String: Endpoint] = [:]
             _ = try conn.query("""
-                SELECT id, url, COALESCE(secret, ''), headers FROM webhook_endpoints
+                SELECT id, url, COALESCE(secret, ''), headers, auth FROM webhook_endpoints
                 WHERE id IN (SELECT value FROM json_each(?))
                 """, [list]) { r in
                 out[r.string(0) ?? ""] = Endpoint(url: r.string(1) ?? "", secret: r.string(2) ?? "",
-                                                  headers: r.string(3).flatMap { try? JSONValue.parse(Array($0.utf8)) })
+                                                  headers: r.string(3).flatMap { try? JSONValue.parse(Array($0.utf8)) },
+                                                  auth: r.string(4).flatMap { try? JSONValue.parse(Array($0.utf8)) })
             }
             return out
         }
@@ -233,8 +240,15 @@ public actor IntegrationBridge {
             return Outcome(verdict: .dead, errorClass: "ssrf_blocked", error: error.description, startedAt: started,
                            durationMillis: clock() - started)
         }
-        let headers = WebhookSigning.headers(event: c.eventType, eventID: c.eventID, body: c.body, secret: endpoint.secret,
+        var headers = WebhookSigning.headers(event: c.eventType, eventID: c.eventID, body: c.body, secret: endpoint.secret,
                                              timestamp: started / 1000, custom: endpoint.headers)
+        if let auth = endpoint.auth {
+            guard let line = credentials(auth) else {
+                return Outcome(verdict: .retry, errorClass: "credentials", error: "the integration's credentials are missing or unreadable",
+                               startedAt: started, durationMillis: 0)
+            }
+            headers.append(line)
+        }
         let result = await CurlCall.run(on: queue, CurlCall.Request(
             method: "POST", url: endpoint.url, headers: headers, body: c.body, timeoutMillis: options.timeoutMillis,
             connectTimeoutMillis: options.connectTimeoutMillis, maxResponseBytes: 64 * 1024,

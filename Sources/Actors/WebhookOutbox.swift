@@ -6,7 +6,8 @@ import Support
 /// that causes them. The body is serialised once, here; every attempt sends these bytes.
 public enum WebhookOutbox {
     public static let messageEvents: Set<String> = [
-        "workflow.execution.handoff", "workflow.execution.webhook", "whatsapp.message.received", "whatsapp.message.sent", "whatsapp.message.delivered", "whatsapp.message.read",
+        "workflow.execution.handoff", "workflow.execution.webhook", "whatsapp.message.received", "whatsapp.order.received",
+        "whatsapp.contact.created", "whatsapp.contact.updated", "whatsapp.message.sent", "whatsapp.message.delivered", "whatsapp.message.read",
         "whatsapp.message.failed", "whatsapp.conversation.created", "whatsapp.conversation.ended",
     ]
 
@@ -34,14 +35,50 @@ public enum WebhookOutbox {
         return prefix + String(decoding: out, as: UTF8.self)
     }
 
-    /// Active or paused `wasla` endpoints of a number that subscribe to `event` (no filter: every event).
+    /// Active or paused `wasla` endpoints that subscribe to `event` (no filter: every event): the number's own,
+    /// and the project-wide ones of its project (integrations).
     static func endpoints(_ conn: SQLiteConnection, numberID: String, event: String) throws -> [String] {
         try conn.query("""
             SELECT id FROM webhook_endpoints
-            WHERE whatsapp_number_id = ? AND kind = 'wasla' AND state != 'disabled' AND is_active = 1
+            WHERE (whatsapp_number_id = ?1 OR (whatsapp_number_id IS NULL
+                   AND project_id = (SELECT project_id FROM whatsapp_numbers WHERE id = ?1)))
+              AND kind = 'wasla' AND state != 'disabled' AND is_active = 1
               AND (events IS NULL OR json_array_length(events) = 0
-                   OR EXISTS (SELECT 1 FROM json_each(events) WHERE value = ?))
+                   OR EXISTS (SELECT 1 FROM json_each(events) WHERE value = ?2))
             """, [numberID, event]) { $0.string(0) ?? "" }
+    }
+
+    /// `whatsapp.contact.created` / `.updated` to the project-wide endpoints (a CRM keeps its contacts in step).
+    static func contact(_ conn: SQLiteConnection, projectID: String, contactID: String, created: Bool, now: Int64) throws {
+        let event = created ? "whatsapp.contact.created" : "whatsapp.contact.updated"
+        let targets = try conn.query("""
+            SELECT id FROM webhook_endpoints
+            WHERE whatsapp_number_id IS NULL AND project_id = ? AND kind = 'wasla' AND state != 'disabled' AND is_active = 1
+              AND (events IS NULL OR json_array_length(events) = 0 OR EXISTS (SELECT 1 FROM json_each(events) WHERE value = ?))
+            """, [projectID, event]) { $0.string(0) ?? "" }
+        guard !targets.isEmpty else { return }
+        guard let body = try conn.queryOne("""
+            SELECT id, wa_id, user_id, profile_name, phone, opted_out, created_at, updated_at FROM contacts WHERE id = ?
+            """, [contactID], { r -> JSONValue in
+                func text(_ i: Int32) -> JSONValue { r.string(i).map { .string($0) } ?? .null }
+                return .object([
+                    ("project_id", .string(projectID)),
+                    ("contact", .object([
+                        ("id", text(0)), ("wa_id", text(1)), ("business_scoped_user_id", text(2)), ("profile_name", text(3)),
+                        ("phone", text(4)), ("opted_out", .bool(r.int(5) == 1)), ("created_at", rfc3339(r.int(6))),
+                        ("updated_at", rfc3339(r.int(7))),
+                    ])),
+                ])
+            }) else { return }
+        let bytes = String(decoding: body.encoded, as: UTF8.self)
+        let id = eventID(now: now)
+        for endpoint in targets {
+            try conn.run("""
+                INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts,
+                                                next_attempt_at, ordering_key, created_at)
+                VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?) ON CONFLICT (endpoint_id, event_id) DO NOTHING
+                """, [Identifier.uuid(), endpoint, id, event, bytes, now, "contact:" + contactID, now])
+        }
     }
 
     /// Writes one delivery per subscribed endpoint; `body` is built only when someone listens.
@@ -150,6 +187,16 @@ public enum WebhookOutbox {
                 ("message", .object(message)),
                 ("conversation", try conversationID.map { try conversation(conn, id: $0) } ?? .null),
             ])
+        }
+        // A WhatsApp order (catalog cart) also goes out as its own event, for an ERP.
+        if raw["type"]?.stringValue == "order", let order = raw["order"] {
+            try emit(conn, numberID: numberID, event: "whatsapp.order.received", orderingKey: conversationID, now: now) {
+                .object([
+                    ("phone_number_id", .string(phoneNumberID)), ("message_id", raw["id"] ?? .null),
+                    ("from", raw["from"] ?? .null), ("timestamp", raw["timestamp"] ?? .null), ("order", order),
+                    ("conversation", try conversationID.map { try conversation(conn, id: $0) } ?? .null),
+                ])
+            }
         }
     }
 

@@ -40,7 +40,11 @@ final class Application: Sendable {
         let database = try await Database.open(path: config.databasePath)
         let defaults: Seed.Defaults
         do {
-            defaults = try await database.write { try Seed.ensureDefaults($0) }
+            defaults = try await database.write { conn in
+                let d = try Seed.ensureDefaults(conn)
+                try Integrations.applyEnvironment(conn, projectID: d.projectID, configured: config.configuredIntegrations)
+                return d
+            }
         } catch {
             await database.close()
             throw error
@@ -112,8 +116,12 @@ final class Application: Sendable {
         dashboard.register(in: &routes, config: config, database: database, sender: parts.sender)
         HealthRoutes(readiness: readiness, metrics: metrics, logger: logger.child("http"))
             .register(in: &routes)
-        let guardrail = try OutboundGuard(allowlist: config.outboundAllowlist)
-        self.bridge = IntegrationBridge(database: database, guardrail: guardrail, logger: logger.child("webhooks"))
+        // Integration URLs from the environment are the operator's own (often on the LAN): allowed by host.
+        let integrationHosts = config.configuredIntegrations.compactMap { try? OutboundGuard.parse($0.url).host }
+        let guardrail = try OutboundGuard(allowlist: config.outboundAllowlist + integrationHosts)
+        let keys = config.integrationKeys
+        self.bridge = IntegrationBridge(database: database, guardrail: guardrail, logger: logger.child("webhooks"),
+                                        credentials: { auth in Integrations.header(for: auth, environment: keys, box: secretBox) })
         QueueRoutes(secret: config.queueSecret, jobs: jobs, concurrency: config.queueConcurrency,
                     budgetSeconds: config.queueRunBudgetSeconds,
                     limiter: config.queueRateLimit.limiter(), bridge: bridge)

@@ -125,3 +125,22 @@ struct Config: Sendable {
             + basicAuthUsers.map(\.password) + whatsappAdditionalAppSecrets
     }
 }
+
+extension Config {
+    /// The install-wide integrations set in the environment (`ERP_API_URL`, …), with the variable of their key.
+    var configuredIntegrations: [Integrations.Configured] {
+        [("erp", erpURL, erpKey, "ERP_API_KEY"), ("crm", crmURL, crmKey, "CRM_API_KEY"),
+         ("helpdesk", helpdeskURL, helpdeskKey, "HELPDESK_API_KEY")].compactMap { type, url, key, variable in
+            url.map { Integrations.Configured(type: type, url: $0, keyVariable: key == nil ? nil : variable) }
+        }
+    }
+
+    /// The integration keys by variable name (read by the bridge at send time; never stored in the database).
+    var integrationKeys: [String: String] {
+        var out: [String: String] = [:]
+        if let erpKey { out["ERP_API_KEY"] = erpKey }
+        if let crmKey { out["CRM_API_KEY"] = crmKey }
+        if let helpdeskKey { out["HELPDESK_API_KEY"] = helpdeskKey }
+        return out
+    }
+}

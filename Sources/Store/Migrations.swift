@@ -5,7 +5,7 @@
 /// Unix milliseconds (`*_at`), except Meta's own `timestamp` fields, kept as Meta's Unix seconds; JSON is TEXT
 /// checked with `json_valid`; booleans are INTEGER 0/1. Tables are STRICT.
 public enum Migrations {
-    public static let all: [String] = [v1, v2, v3]
+    public static let all: [String] = [v1, v2, v3, v4]
 
     static let v1 = """
         -- v1: the schema of spec/original-readme.md translated to SQLite, plus conversations, sessions, api_keys,
@@ -363,5 +363,14 @@ public enum Migrations {
         ) STRICT;
         CREATE INDEX webhook_attempts_endpoint_time ON webhook_attempts (endpoint_id, started_at);
         CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id);
+        """
+
+    static let v4 = """
+        -- v4: integrations (ERP / CRM / helpdesk / custom) deliver through the same outbox as webhook endpoints:
+        -- each has an endpoint row with no number (project-wide), the integration it belongs to, and how it
+        -- authenticates (bearer, X-API-Key or basic).
+        ALTER TABLE webhook_endpoints ADD COLUMN integration_id TEXT REFERENCES integrations (id) ON DELETE CASCADE;
+        ALTER TABLE webhook_endpoints ADD COLUMN auth TEXT CHECK (auth IS NULL OR json_valid(auth));
+        CREATE INDEX webhook_endpoints_project_wide ON webhook_endpoints (project_id) WHERE whatsapp_number_id IS NULL;
         """
 }

@@ -1,0 +1,81 @@
+@testable import App
+import Actors
+import Foundation
+import Support
+import TestSupport
+import XCTest
+
+/// ERP / CRM integrations from the environment, delivered by the bridge to loopback receivers.
+final class IntegrationTests: XCTestCase {
+    var erp: FakeReceiver!
+    var crm: FakeReceiver!
+    var h: AppHarness!
+
+    override func setUp() async throws {
+        erp = try FakeReceiver()
+        crm = try FakeReceiver()
+        h = try await AppHarness(env())
+    }
+
+    override func tearDown() async throws {
+        await h.stop()
+        await erp.stop()
+        await crm.stop()
+    }
+
+    func env(crm withCRM: Bool = true) -> [String: String] {
+        var e = ["QUEUE_WORKER": "off", "ERP_API_URL": erp.url, "ERP_API_KEY": "erp-secret-key"]
+        if withCRM { e["CRM_API_URL"] = crm.url; e["CRM_API_KEY"] = "crm-secret-key" }
+        return e
+    }
+
+    func testEnvironmentIntegrationsReceiveTheirEventsWithTheirCredentials() async throws {
+        let order = #"{"catalog_id":"cat-1","product_items":[{"product_retailer_id":"SKU-1","quantity":2,"item_price":50,"currency":"EGP"}],"text":"asap"}"#
+        let env = Meta.envelope(contacts: [Meta.contact("15550000001", name: "Sara")],
+                                messages: [Meta.message("wamid.ORD1", type: "order", body: order, timestamp: Int(Date().timeIntervalSince1970))])
+        XCTAssertEqual(try h.post(env).status, 200)
+        _ = try await h.app.processor.drain()
+        for _ in 0..<3 { _ = try await h.app.bridge.runDue() }
+        let erpEvents = erp.deliveries.map { $0.header("x-webhook-event") ?? "" }
+        XCTAssertEqual(Set(erpEvents), ["whatsapp.message.received", "whatsapp.order.received"])
+        XCTAssertTrue(erp.deliveries.allSatisfy { $0.header("authorization") == "Bearer erp-secret-key" })
+        let orderEvent = try XCTUnwrap(erp.deliveries.first { $0.header("x-webhook-event") == "whatsapp.order.received" }?.json)
+        XCTAssertEqual(orderEvent["order"]?["product_items"]?.arrayValue?.first?["product_retailer_id"]?.stringValue, "SKU-1")
+        XCTAssertEqual(orderEvent["from"]?.stringValue, "15550000001")
+        let crmEvents = crm.deliveries.map { $0.header("x-webhook-event") ?? "" }
+        XCTAssertEqual(Set(crmEvents), ["whatsapp.contact.created", "whatsapp.message.received"])
+        let contact = try XCTUnwrap(crm.deliveries.first { $0.header("x-webhook-event") == "whatsapp.contact.created" }?.json)
+        XCTAssertEqual(contact["contact"]?["wa_id"]?.stringValue, "15550000001")
+        XCTAssertEqual(contact["contact"]?["profile_name"]?.stringValue, "Sara")
+        XCTAssertTrue(crm.deliveries.allSatisfy { $0.header("authorization") == "Bearer crm-secret-key" })
+        // The keys are never written to the database.
+        let dump = try Data(contentsOf: URL(fileURLWithPath: h.app.config.databasePath + "-wal"))
+            + Data(contentsOf: URL(fileURLWithPath: h.app.config.databasePath))
+        XCTAssertNil(dump.range(of: Data("erp-secret-key".utf8)))
+    }
+
+    func testRemovingTheVariableDeactivatesTheIntegration() async throws {
+        let dir = h.directory
+        await h.stop()
+        h = try await AppHarness(env(crm: false), directory: dir)
+        let states = try await h.app.database.read { try $0.query("SELECT id, is_active FROM integrations ORDER BY id") { "\($0.string(0) ?? "")=\($0.int(1) ?? -1)" } }
+        XCTAssertEqual(states, ["env-crm=0", "env-erp=1"])
+        XCTAssertEqual(try h.post(Meta.envelope(contacts: [Meta.contact("15550000009", name: "X")], messages: [])).status, 200)
+        _ = try await h.app.processor.drain()
+        _ = try await h.app.bridge.runDue()
+        XCTAssertTrue(crm.deliveries.isEmpty, "an inactive integration receives nothing")
+    }
+
+    func testCredentialHeaders() {
+        let env = ["K": "s3cret"]
+        XCTAssertEqual(Integrations.header(for: .object([("scheme", .string("bearer")), ("env", .string("K"))]), environment: env, box: nil),
+                       "Authorization: Bearer s3cret")
+        XCTAssertEqual(Integrations.header(for: .object([("scheme", .string("api_key")), ("env", .string("K")), ("header", .string("X-Token"))]),
+                                           environment: env, box: nil), "X-Token: s3cret")
+        XCTAssertEqual(Integrations.header(for: .object([("scheme", .string("basic")), ("env", .string("K"))]), environment: env, box: nil),
+                       "Authorization: Basic czNjcmV0")
+        XCTAssertNil(Integrations.header(for: .object([("scheme", .string("bearer")), ("env", .string("MISSING"))]), environment: env, box: nil))
+        XCTAssertNil(Integrations.header(for: .object([("scheme", .string("api_key")), ("env", .string("K")), ("header", .string("Host"))]),
+                                         environment: env, box: nil), "cannot override a reserved header")
+    }
+}
