@@ -99,26 +99,57 @@ public enum WebhookOutbox {
         }
     }
 
+    /// `workflow.execution.forward`: the message sent to one integration of its project, chosen by type (`erp`,
+    /// `crm`, `helpdesk`, `custom`: every active one of that type) or by integration id, whatever its event filter.
+    static func forward(_ conn: SQLiteConnection, integration: String, messageRowID: String, stepID: String,
+                        config: JSONValue, now: Int64) throws {
+        guard let (projectID, created) = try conn.queryOne("SELECT project_id, created_at FROM messages WHERE id = ?",
+                                                           [messageRowID], { ($0.string(0) ?? "", $0.int(1) ?? now) }) else { return }
+        let targets = try conn.query("""
+            SELECT e.id FROM webhook_endpoints e JOIN integrations i ON i.id = e.integration_id
+            WHERE i.project_id = ? AND (i.id = ?2 OR i.type = ?2) AND i.is_active = 1 AND e.is_active = 1 AND e.state != 'disabled'
+            """, [projectID, integration]) { $0.string(0) ?? "" }
+        guard !targets.isEmpty else { return }
+        let event = "workflow.execution.forward"
+        let id = eventID(now: created, seed: "\(messageRowID)|\(stepID)|\(event)")
+        guard let body = try workflowBody(conn, messageRowID: messageRowID, stepID: stepID, config: config) else { return }
+        let bytes = String(decoding: body.1.encoded, as: UTF8.self)
+        for endpoint in targets {
+            try conn.run("""
+                INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts,
+                                                next_attempt_at, ordering_key, created_at)
+                VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?) ON CONFLICT (endpoint_id, event_id) DO NOTHING
+                """, [Identifier.uuid(), endpoint, id, event, bytes, now, body.0, now])
+        }
+    }
+
+    /// The body of a workflow event and its conversation id (the ordering key).
+    static func workflowBody(_ conn: SQLiteConnection, messageRowID: String, stepID: String,
+                             config: JSONValue) throws -> (String?, JSONValue)? {
+        guard let (phoneNumberID, conversationID, raw) = try conn.queryOne("""
+            SELECT n.phone_number_id, m.conversation_id, m.payload FROM messages m
+            JOIN whatsapp_numbers n ON n.id = m.whatsapp_number_id WHERE m.id = ?
+            """, [messageRowID], { ($0.string(0) ?? "", $0.string(1), $0.string(2)) }) else { return nil }
+        var fields: [(String, JSONValue)] = [
+            ("phone_number_id", .string(phoneNumberID)),
+            ("workflow_execution", .object([("step_id", .string(stepID)), ("message_id", .string(messageRowID))])),
+            ("message", raw.flatMap { try? JSONValue.parse(Array($0.utf8)) } ?? .null),
+            ("conversation", try conversationID.map { try conversation(conn, id: $0) } ?? .null),
+        ]
+        if let payload = config["payload"] { fields.append(("payload", payload)) }
+        return (conversationID, .object(fields))
+    }
+
     /// `workflow.execution.handoff` / `.webhook` for a workflow step on an inbound message: the message, its
     /// conversation, the step id and the step's `payload` (webhook steps). One event per (message, step, event),
     /// however often the job runs.
     static func workflowEvent(_ conn: SQLiteConnection, numberID: String, event: String, messageRowID: String,
                               stepID: String, config: JSONValue, now: Int64) throws {
-        guard let (phoneNumberID, conversationID, raw, created) = try conn.queryOne("""
-            SELECT n.phone_number_id, m.conversation_id, m.payload, m.created_at FROM messages m
-            JOIN whatsapp_numbers n ON n.id = m.whatsapp_number_id WHERE m.id = ?
-            """, [messageRowID], { ($0.string(0) ?? "", $0.string(1), $0.string(2), $0.int(3) ?? now) }) else { return }
+        guard let created = try conn.queryOne("SELECT created_at FROM messages WHERE id = ?", [messageRowID], { $0.int(0) ?? now }),
+              let (conversationID, body) = try workflowBody(conn, messageRowID: messageRowID, stepID: stepID, config: config)
+        else { return }
         let id = eventID(now: created, seed: "\(messageRowID)|\(stepID)|\(event)")
-        try emit(conn, numberID: numberID, event: event, orderingKey: conversationID, now: now, eventID: id) {
-            var fields: [(String, JSONValue)] = [
-                ("phone_number_id", .string(phoneNumberID)),
-                ("workflow_execution", .object([("step_id", .string(stepID)), ("message_id", .string(messageRowID))])),
-                ("message", raw.flatMap { try? JSONValue.parse(Array($0.utf8)) } ?? .null),
-                ("conversation", try conversationID.map { try conversation(conn, id: $0) } ?? .null),
-            ]
-            if let payload = config["payload"] { fields.append(("payload", payload)) }
-            return .object(fields)
-        }
+        try emit(conn, numberID: numberID, event: event, orderingKey: conversationID, now: now, eventID: id) { body }
     }
 
     // MARK: Payloads (v2, §4)

@@ -92,8 +92,17 @@ public struct WorkflowRunner: Sendable {
                         try WebhookOutbox.workflowEvent(conn, numberID: numberID, event: "workflow.execution.webhook",
                                                         messageRowID: messageRowID, stepID: stepID, config: config, now: now)
                     }
+                case "forward":
+                    // To one integration: `{"integration": "erp" | "<integration id>", "payload"?: …}`.
+                    guard Self.matches(step.config, context.text), let target = step.config["integration"]?.stringValue else { continue }
+                    let now = WallClock.nowMillis()
+                    let (messageRowID, stepID, config) = (context.messageRowID, step.id, step.config)
+                    try await database.write { conn in
+                        try WebhookOutbox.forward(conn, integration: target, messageRowID: messageRowID, stepID: stepID,
+                                                  config: config, now: now)
+                    }
                 default:
-                    continue  // forward steps run with the integrations; unknown types are skipped
+                    continue  // unknown step types are skipped
                 }
             } catch {
                 retry = retry ?? "step \(step.id): \(error)"

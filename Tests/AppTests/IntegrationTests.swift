@@ -66,6 +66,28 @@ final class IntegrationTests: XCTestCase {
         XCTAssertTrue(crm.deliveries.isEmpty, "an inactive integration receives nothing")
     }
 
+    func testForwardStepSendsTheMessageToTheChosenIntegrationOnce() async throws {
+        try await h.app.database.write { [workflow = h.app.defaults.workflowID] conn in
+            try conn.run("""
+                INSERT INTO workflow_steps (id, workflow_id, position, type, config, created_at, updated_at)
+                VALUES ('fwd', ?, 1, 'forward', '{"integration":"helpdesk","keywords":["refund"],"payload":{"queue":"billing"}}', 0, 0),
+                       ('fwd2', ?, 2, 'forward', '{"integration":"env-erp","keywords":["refund"]}', 0, 0)
+                """, [workflow, workflow])
+        }
+        let now = Int(Date().timeIntervalSince1970)
+        XCTAssertEqual(try h.post(Meta.envelope(messages: [Meta.text("wamid.F1", "I want a refund", timestamp: now)])).status, 200)
+        _ = try await h.app.processor.drain()
+        _ = try await h.app.jobs.runDue(concurrency: 1, budgetMillis: 5000)
+        try await h.app.database.write { try $0.run("UPDATE message_jobs SET status = 'pending', run_at = 0 WHERE type = 'workflow.inbound'") }
+        _ = try await h.app.jobs.runDue(concurrency: 1, budgetMillis: 5000)  // again: nothing new
+        for _ in 0..<3 { _ = try await h.app.bridge.runDue() }
+        let forwarded = erp.deliveries.filter { $0.header("x-webhook-event") == "workflow.execution.forward" }
+        XCTAssertEqual(forwarded.count, 1, "by integration id, once although the workflow ran twice")
+        XCTAssertEqual(forwarded.first?.json?["message"]?["id"]?.stringValue, "wamid.F1")
+        XCTAssertTrue(crm.deliveries.allSatisfy { $0.header("x-webhook-event") != "workflow.execution.forward" },
+                      "only the chosen integration")
+    }
+
     func testCredentialHeaders() {
         let env = ["K": "s3cret"]
         XCTAssertEqual(Integrations.header(for: .object([("scheme", .string("bearer")), ("env", .string("K"))]), environment: env, box: nil),
