@@ -69,8 +69,10 @@ extension EventApplier {
         }
         try applyChangesToOriginal(message)
         try refreshStatus(message.id)
-        try WebhookOutbox.inbound(conn, numberID: route.numberID, phoneNumberID: route.phoneNumberID, raw: message.raw,
-                                  conversationID: conversationID, isNewConversation: conversation?.created == true, now: now)
+        if try outboxActive() {
+            try WebhookOutbox.inbound(conn, numberID: route.numberID, phoneNumberID: route.phoneNumberID, raw: message.raw,
+                                      conversationID: conversationID, isNewConversation: conversation?.created == true, now: now)
+        }
         try enqueueFollowUps(message, messageRowID: id, route: route, contactID: contactID)
     }
 

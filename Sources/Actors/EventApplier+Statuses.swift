@@ -23,7 +23,7 @@ extension EventApplier {
     }
 
     func refreshStatus(_ wamid: String) throws {
-        try MessageStatusRules.refresh(conn, wamid: wamid, now: now)
+        try MessageStatusRules.refresh(conn, wamid: wamid, now: now, emitEvents: try outboxActive())
     }
 }
 
@@ -35,7 +35,7 @@ public enum MessageStatusRules {
 
     /// Recomputes the status from the whole history, so arrival order never matters: the highest of
     /// sent < delivered < read < played; `failed` only if nothing reached `delivered`.
-    public static func refresh(_ conn: SQLiteConnection, wamid: String, now: Int64) throws {
+    public static func refresh(_ conn: SQLiteConnection, wamid: String, now: Int64, emitEvents: Bool = true) throws {
         let history = try conn.query("SELECT status, metadata FROM message_statuses WHERE whatsapp_message_id = ?",
                                      [wamid]) { ($0.string(0) ?? "", $0.string(1)) }
         guard !history.isEmpty else { return }
@@ -64,6 +64,8 @@ public enum MessageStatusRules {
             WHERE whatsapp_message_id = ? AND status IS NOT ?
             RETURNING id
             """, [current, error, now, wamid, current]) { $0.string(0) ?? "" }
-        for id in moved { try WebhookOutbox.statusMoved(conn, messageRowID: id, status: current, now: now) }
+        if emitEvents {
+            for id in moved { try WebhookOutbox.statusMoved(conn, messageRowID: id, status: current, now: now) }
+        }
     }
 }

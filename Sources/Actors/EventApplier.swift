@@ -28,6 +28,9 @@ public struct ApplyReport: Sendable, Equatable {
 /// Number routes looked up during one processing batch.
 final class RouteCache {
     var routes: [String: EventApplier.Route] = [:]
+    /// Whether any outbound webhook endpoint or integration is active (asked once per batch: most installs
+    /// without endpoints then pay nothing per message for the outbox).
+    var outboxActive: Bool?
 }
 
 /// Applies one parsed webhook event to the data model, inside the caller's transaction. Every step is
@@ -48,6 +51,14 @@ struct EventApplier {
     var report = ApplyReport()
     /// Routes resolved earlier in the same batch (one transaction, so they cannot go stale meanwhile).
     let routes: RouteCache
+
+    func outboxActive() throws -> Bool {
+        if let known = routes.outboxActive { return known }
+        let active = try conn.scalarInt(
+            "SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE is_active = 1 AND state != 'disabled')") == 1
+        routes.outboxActive = active
+        return active
+    }
 
     mutating func apply(_ payload: MetaPayload) throws {
         for entry in payload.entries {
@@ -151,7 +162,9 @@ struct EventApplier {
                     phone = COALESCE(phone, ?), updated_at = ?
                 WHERE id = ?
                 """, [name, userID, projectID, waID, waID, waID, now, stored.id])
-            try WebhookOutbox.contact(conn, projectID: projectID, contactID: stored.id, created: false, now: now)
+            if try outboxActive() {
+                try WebhookOutbox.contact(conn, projectID: projectID, contactID: stored.id, created: false, now: now)
+            }
             return stored.id
         }
         let id = Identifier.uuid()
@@ -160,7 +173,7 @@ struct EventApplier {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """, [id, projectID, waID, userID, name, waID, now, now])
         report.contacts += 1
-        try WebhookOutbox.contact(conn, projectID: projectID, contactID: id, created: true, now: now)
+        if try outboxActive() { try WebhookOutbox.contact(conn, projectID: projectID, contactID: id, created: true, now: now) }
         return id
     }
 
