@@ -35,6 +35,7 @@ public final class FakeGraphServer: Sendable {
 
     private let requests = Locked<[Recorded]>([])
     private let script = Locked<[Answer]>([])
+    private let byPath = Locked<[String: Answer]>([:])
     private let counter = Locked<Int>(0)
     let server: TestServer
     public var port: Int { server.port }
@@ -43,6 +44,7 @@ public final class FakeGraphServer: Sendable {
     public init() throws {
         let requests = self.requests
         let script = self.script
+        let byPath = self.byPath
         let counter = self.counter
         var b = RouterBuilder(defaultBodyLimit: 1 << 20)
         let handler: HTTPHandler = { request in
@@ -50,7 +52,7 @@ public final class FakeGraphServer: Sendable {
                 $0.append(Recorded(method: request.method.rawValue, path: request.path, query: request.head.query,
                                    authorization: request.headers["authorization"], body: request.body))
             }
-            if let answer = script.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
+            if let answer = byPath.withLock({ $0[request.path] }) ?? script.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
                 if answer.delayMillis > 0 { try? await Task.sleep(for: .milliseconds(answer.delayMillis)) }
                 var r = HTTPResponse(status: answer.status, headers: [("Content-Type", "application/json")],
                                      body: Array(answer.body.utf8))
@@ -64,6 +66,10 @@ public final class FakeGraphServer: Sendable {
         b.add(.GET, "/*path", handler)
         server = try TestServer(router: b.build())
     }
+
+    /// Answers every request for `path` with `answer` (checked before the queued script; order-independent,
+    /// for concurrent callers).
+    public func answer(path: String, _ answer: Answer) { byPath.withLock { $0[path] = answer } }
 
     /// Queues answers for the next requests, in order.
     public func answerNext(_ answers: Answer...) { script.withLock { $0.append(contentsOf: answers) } }
