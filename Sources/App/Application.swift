@@ -98,7 +98,7 @@ final class Application: Sendable {
         self.secretBox = secretBox
         let parts = JobHandlers.build(config: config, database: database, graph: graph, secrets: secretBox)
         let jobs = JobQueue(database: database, handlers: parts.handlers,
-                            metrics: JobMetrics(registry: metrics))
+                            metrics: JobMetrics(registry: metrics), leaseMillis: Int64(config.queueLeaseSeconds) * 1000)
         self.jobs = jobs
         self.worker = JobWorker(queue: jobs, concurrency: config.queueConcurrency, logger: logger.child("jobs"))
         let verifier = SignatureVerifier(secrets: config.appSecrets)

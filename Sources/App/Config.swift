@@ -69,6 +69,8 @@ struct Config: Sendable {
     /// Run jobs in this process (off: only `POST /api/queue/whatsapp` runs them).
     var queueWorker = true
     var queueConcurrency = 4
+    /// How long a claimed job is leased: a worker that dies leaves it for this long before it runs again.
+    var queueLeaseSeconds = 300
     /// How long one `POST /api/queue/whatsapp` may spend running jobs.
     var queueRunBudgetSeconds = 20
     /// Messages per second each number may send (Meta's default throughput is 80).
