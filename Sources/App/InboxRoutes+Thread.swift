@@ -136,7 +136,7 @@ extension InboxRoutes {
     /// Delivery ticks from the status; a failed message shows Meta's error.
     static func ticks(_ m: Message) -> String {
         switch m.status ?? "" {
-        case "sending", "accepted": return "🕓"
+        case "sending", "accepted": return "<span title=\"accepted by Meta\">…</span>"
         case "sent": return "✓"
         case "delivered": return "✓✓"
         case "read": return "<span style=\"color:#1d72d8\">✓✓</span>"

@@ -87,8 +87,10 @@ struct InboxRoutes: Sendable {
         return "closes in \(minutes / 60) h \(minutes % 60) min"
     }
 
+    /// `2026-11-24 22:09 UTC`.
     static func time(_ millis: Int64) -> String {
         guard millis > 0 else { return "" }
-        return ISO8601.format(unixMillis: millis)
+        let iso = ISO8601.format(unixMillis: millis)  // 2026-11-24T22:09:13.000Z
+        return iso.prefix(10) + " " + iso.dropFirst(11).prefix(5) + " UTC"
     }
 }
