@@ -113,7 +113,7 @@ final class Application: Sendable {
         routes.use(RequestLog.middleware(logger: logger.child("http")))
         let dashboard = try Dashboard(config: config, database: database, logger: logger.child("web"))
         self.dashboard = dashboard
-        dashboard.register(in: &routes, config: config, database: database, sender: parts.sender)
+        dashboard.register(in: &routes, config: config, database: database, sender: parts.sender, processor: processor)
         HealthRoutes(readiness: readiness, metrics: metrics, logger: logger.child("http"))
             .register(in: &routes)
         // Integration URLs from the environment are the operator's own (often on the LAN): allowed by host.

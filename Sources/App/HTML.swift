@@ -40,7 +40,8 @@ enum HTML {
         var nav = ""
         if let user {
             nav = """
-                <header><a href="/inbox"><b>Wasla</b></a><a href="/inbox">Inbox</a>\
+                <header><a href="/overview"><b>Wasla</b></a><a href="/inbox">Inbox</a><a href="/overview">Overview</a>\
+                <a href="/events">Events</a><a href="/jobs">Jobs</a>\
                 <span class="who">\(escape(user.email)) (\(user.role.rawValue))\
                 <form class="inline" method="post" action="/logout">\(csrfField(user.csrfToken))\
                 <button type="submit">Log out</button></form></span></header>
