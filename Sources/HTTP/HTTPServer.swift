@@ -116,7 +116,16 @@ public final class HTTPServer: Sendable {
         }
         guard !alreadyStopped, let task else { return }
         logger.info("stopping: no new connections, idle ones closed", ["open_connections": String(openCount.load(ordering: .relaxed))])
-        for loop in loops { loop.execute { loop.beginShutdown() } }
+        // The accepting loop stops first, so no connection can be accepted after an idle one has been closed;
+        // then every other loop closes its idle connections.
+        let first = loops[0]
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            first.execute {
+                first.beginShutdown()
+                c.resume()
+            }
+        }
+        for loop in loops.dropFirst() { loop.execute { loop.beginShutdown() } }
         let grace = context.configuration.shutdownGraceMillis
         let finished = await Self.finishes(task, withinMillis: grace)
         if !finished {
@@ -167,6 +176,10 @@ public final class HTTPServer: Sendable {
             accepting: while true {
                 switch Socket.accept(fd) {
                 case .accepted(let conn, let remote):
+                    if loop.stopping {  // accepted from the backlog as the stop began: refuse it
+                        close(conn)
+                        break accepting
+                    }
                     guard admit(remote) else {
                         context.metrics.connectionsRefused.increment()
                         close(conn)
