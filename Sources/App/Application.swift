@@ -28,6 +28,7 @@ final class Application: Sendable {
     let worker: JobWorker
     let dashboard: Dashboard
     let bridge: IntegrationBridge
+    let tableStats: TableStats
     /// (method, pattern) of every route, for the OpenAPI test.
     let routeTable: [(String, String)]
     let startedAt = WallClock.nowMillis()
@@ -89,6 +90,7 @@ final class Application: Sendable {
         self.readiness = Readiness(database: database, dataDirectory: config.dataDirectory)
         self.maintenance = Maintenance(database: database, logger: logger.child("store"))
         StoreMetrics.register(database: database, in: metrics)
+        self.tableStats = TableStats(database: database, registry: metrics)
         let processor = WebhookProcessor(database: database, defaults: defaults, options: config.processingOptions,
                                          logger: logger.child("processor"), metrics: ProcessorMetrics(registry: metrics))
         self.processor = processor
@@ -172,6 +174,7 @@ final class Application: Sendable {
             }
         }
         maintenance.start()
+        tableStats.start(logger: logger.child("store"))
         logger.info("listening", ["host": config.host, "port": String(port), "data_dir": config.dataDirectory,
                                   "event_loops": String(config.http.loopCount)])
         return port
@@ -189,6 +192,7 @@ final class Application: Sendable {
         reload?.cancel()
         await reload?.value
         await maintenance.stop()
+        await tableStats.stop()
         logger.info("background work stopped; closing the store")
         await database.close()
         lock.release()

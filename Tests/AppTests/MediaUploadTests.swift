@@ -52,6 +52,9 @@ final class MediaUploadTests: XCTestCase {
         let back = try h.client().exchange("GET /media/\(j["id"]?.stringValue ?? "") HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\n\r\n")
         XCTAssertEqual(back.body, png)
         XCTAssertEqual(try h.client().exchange("GET /media/1234567890 HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\n\r\n").body, png)
+        try await h.app.tableStats.refresh()
+        let metrics = try h.client().exchange("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").text
+        XCTAssertTrue(metrics.contains("wasla_media_bytes \(png.count)"), "media bytes on /metrics")
     }
 
     func testMultipartUpload() throws {

@@ -123,6 +123,10 @@ final class OutboundWebhookTests: XCTestCase {
         XCTAssertEqual(states, ["delivered"])
         let log = try await h.app.database.read { try $0.query("SELECT attempt, response_status FROM webhook_attempts ORDER BY id") { [$0.int(0), $0.int(1)] } }
         XCTAssertEqual(log, [[1, 503], [2, 200]])
+        try await h.app.tableStats.refresh()
+        let metrics = try h.client().exchange("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").text
+        XCTAssertTrue(metrics.contains(#"wasla_webhook_deliveries{status="delivered"} 1"#), metrics)
+        XCTAssertTrue(metrics.contains(#"wasla_webhook_endpoints{state="active"} 1"#))
     }
 
     func testPermanentRefusalsAnd410() async throws {
