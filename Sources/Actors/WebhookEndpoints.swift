@@ -87,6 +87,12 @@ public struct WebhookEndpoints: Sendable {
         }
     }
 
+    public func belongs(projectID: String, id: String) async throws -> Bool {
+        try await database.read { conn in
+            try conn.scalarInt("SELECT count(*) FROM webhook_endpoints WHERE id = ? AND project_id = ?", [id, projectID]) == 1
+        }
+    }
+
     /// Paused or disabled → active; the queue is then sent in order. False when no such endpoint in the project.
     public func resume(projectID: String, id: String) async throws -> Bool {
         let now = WallClock.nowMillis()

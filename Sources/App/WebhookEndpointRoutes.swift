@@ -5,7 +5,7 @@ import Support
 /// `/api/v1/webhook-endpoints`: customers' webhook endpoints of the key's project (admin scope).
 /// - `POST /api/v1/webhook-endpoints` `{phone_number_id, url, events?, secret?, headers?}` → 201 `{id, secret}`
 /// - `GET /api/v1/webhook-endpoints` → `{data: [...]}`
-/// - `POST /api/v1/webhook-endpoints/{id}/resume`
+/// - `POST /api/v1/webhook-endpoints/{id}/resume`, `POST /api/v1/webhook-endpoints/{id}/test` `{event?}`
 /// - `GET /api/v1/webhook-endpoints/{id}/deliveries?status=&limit=`
 /// - `POST /api/v1/webhook-deliveries/{id}/replay`
 struct WebhookEndpointRoutes: Sendable {
@@ -30,6 +30,21 @@ struct WebhookEndpointRoutes: Sendable {
                 }
                 await bridge.resetBreaker(id)
                 return .json(.object([("state", .string("active"))]))
+            }
+        }
+        routes.post("/api/v1/webhook-endpoints/:id/test", maxBodyBytes: 4096) { [self] request in
+            try await auth.authorized(request, scope: "admin") { key in
+                let id = request.parameters["id"] ?? ""
+                guard try await endpoints.belongs(projectID: key.projectID, id: id) else {
+                    return .jsonError(.notFound, code: "unknown_endpoint", message: "no such endpoint", requestID: request.requestID)
+                }
+                let event = (try? JSONValue.parse(request.body))?["event"]?.stringValue ?? "whatsapp.message.received"
+                let r = try await bridge.testSend(endpointID: id, event: event)
+                return .json(.object([
+                    ("delivered", .bool((200..<300).contains(r.status ?? 0))),
+                    ("response_status", r.status.map { .number(Double($0)) } ?? .null),
+                    ("error", r.error.map { .string($0) } ?? .null), ("response_excerpt", r.excerpt.map { .string($0) } ?? .null),
+                ]))
             }
         }
         routes.get("/api/v1/webhook-endpoints/:id/deliveries") { [self] request in

@@ -213,6 +213,27 @@ final class OutboundWebhookTests: XCTestCase {
         await fake.stop()
     }
 
+    func testTestSendIsOneSignedAttemptNotCountedByAutoPause() async throws {
+        let (id, secret) = try createEndpoint()
+        receiver.answerNext(.internalServerError)
+        let r1 = try api("POST", "/api/v1/webhook-endpoints/\(id)/test", #"{"event":"whatsapp.message.received"}"#)
+        XCTAssertEqual(r1.status, 200)
+        let failed = try JSONValue.parse(r1.body)
+        XCTAssertEqual(failed["delivered"], .bool(false))
+        XCTAssertEqual(failed["response_status"]?.intValue, 500)
+        let ok = try JSONValue.parse(try api("POST", "/api/v1/webhook-endpoints/\(id)/test").body)
+        XCTAssertEqual(ok["delivered"], .bool(true))
+        let d = try XCTUnwrap(receiver.deliveries.last)
+        XCTAssertEqual(d.json?["test"], .bool(true))
+        XCTAssertEqual(d.header("x-webhook-signature"), Identifier.hexString(Self.hmac(key: Array(secret.utf8), d.body)))
+        XCTAssertNotEqual(receiver.deliveries[0].header("x-idempotency-key"), d.header("x-idempotency-key"), "a fresh key each time")
+        let counts = try await h.app.database.read { conn in
+            [try conn.scalarInt("SELECT count(*) FROM webhook_attempts WHERE is_test = 1") ?? -1,
+             try conn.scalarInt("SELECT count(*) FROM webhook_deliveries") ?? -1]
+        }
+        XCTAssertEqual(counts, [2, 0], "logged as test attempts; no delivery to retry")
+    }
+
     func testEndpointValidationRefusesUnsafeURLs() throws {
         for (url, reason) in [("ftp://example.com/x", "only http"), ("http://169.254.169.254/latest/meta-data", "link-local"),
                               ("http://user:pw@127.0.0.1/x", "credentials"), ("http://10.1.2.3/", "private"),
