@@ -3,7 +3,7 @@ SWIFT ?= swift
 APT_PACKAGES := libsqlite3-dev libssl-dev libcurl4-openssl-dev
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps build run test e2e bench tsan clean
+.PHONY: deps build run demo test e2e bench tsan clean
 
 # Installs the Debian packages whose headers are missing (and nothing when all are present).
 deps:
@@ -23,6 +23,10 @@ build: deps
 run: build
 	@mkdir -p data
 	./.build/release/wasla serve
+
+# With `make run` serving in another terminal: loads three sample conversations through the real webhook path.
+demo: build
+	./.build/release/wasla demo
 
 test: deps
 	$(SWIFT) build --build-tests

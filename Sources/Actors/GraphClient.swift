@@ -254,3 +254,13 @@ enum CurlCall {
         return Result(status: status, body: sink.data, retryAfterSeconds: sink.retryAfter)
     }
 }
+
+/// A one-off HTTP POST for the command line (`wasla demo`): libcurl on its own queue, bounded in time and size.
+public enum SimplePost {
+    public static func send(url: String, headers: [String], body: [UInt8]) async -> (status: Int, body: [UInt8], error: String?) {
+        let r = await CurlCall.run(on: DispatchQueue.global(), CurlCall.Request(
+            method: "POST", url: url, headers: headers, body: body, timeoutMillis: 10_000, connectTimeoutMillis: 3_000,
+            maxResponseBytes: 64 * 1024))
+        return (r.status, r.body, r.failure)
+    }
+}

@@ -103,7 +103,10 @@ final class Application: Sendable {
                             metrics: JobMetrics(registry: metrics), leaseMillis: Int64(config.queueLeaseSeconds) * 1000)
         self.jobs = jobs
         self.worker = JobWorker(queue: jobs, concurrency: config.queueConcurrency, logger: logger.child("jobs"))
-        let verifier = SignatureVerifier(secrets: config.appSecrets)
+        // Without any app secret, webhooks signed with the local demo secret (`wasla demo`) are accepted; Meta's
+        // own POSTs still get 503 "not configured" (see WebhookRoutes).
+        let demoSecret = config.appSecrets.isEmpty ? try Demo.secret(dataDirectory: config.dataDirectory, create: true) : nil
+        let verifier = SignatureVerifier(secrets: config.appSecrets + (demoSecret.map { [$0] } ?? []))
         self.verifier = verifier
         self.ingest = WebhookIngest(
             verifier: verifier,
@@ -140,6 +143,7 @@ final class Application: Sendable {
                               bridge: bridge)
             .register(in: &routes)
         WebhookRoutes(verifyToken: config.whatsappVerifyToken, ingest: ingest, maxBodyBytes: config.webhookMaxBodyBytes,
+                      demoOnly: demoSecret != nil,
                       logger: logger.child("webhook")).register(in: &routes)
         OpenAPI.register(in: &routes)
         // Last: its `/:version/:phone/messages` pattern must not shadow the routes above.

@@ -15,6 +15,7 @@ enum Command: Equatable {
     case createKey(name: String, scopes: [String], project: String?)
     case listKeys
     case mediaGC
+    case demo(url: String?)
     case revokeKey(id: String)
     case addUser(email: String, role: String)
     case hashPassword
@@ -55,6 +56,12 @@ enum Command: Equatable {
             guard i == rest.count, let name, !name.isEmpty, !scopes.isEmpty,
                   scopes.allSatisfy({ ["read", "send", "admin"].contains($0) }) else { return .failure(CLIError(keysUsage)) }
             return .success(.createKey(name: name, scopes: scopes, project: project))
+        case "demo":
+            if rest.isEmpty { return .success(.demo(url: nil)) }
+            guard rest.count == 2, rest[0] == "--url", rest[1].hasPrefix("http") else {
+                return .failure(CLIError("usage: wasla demo [--url http://HOST:PORT]"))
+            }
+            return .success(.demo(url: rest[1]))
         case "media":
             guard rest == ["gc"] else { return .failure(CLIError("usage: wasla media gc")) }
             return .success(.mediaGC)
@@ -156,6 +163,8 @@ enum Command: Equatable {
           user add --email EMAIL --role admin|agent|viewer
                          Create a dashboard user or reset its password and role (password read from stdin).
           user hash      Print a PBKDF2 hash of the password on stdin, for BASIC_AUTH_USERS.
+          demo [--url URL]
+                         Send signed sample webhooks to a running server: a small demo inbox.
           media gc       Remove stored media files no row references (and abandoned temp files).
           jobs list [--state S]   List jobs (S: pending, running, done, failed, dead).
           jobs retry ID  Run a failed or dead job again.

@@ -13,7 +13,7 @@ extension Config {
         [
             FeatureStatus(name: "webhook receive (POST /api/webhook)", enabled: whatsappAppSecret != nil,
                           note: whatsappAppSecret != nil ? "signatures checked with WHATSAPP_APP_SECRET"
-                              : "WHATSAPP_APP_SECRET is not set: webhook POSTs cannot be verified and are refused (fail closed)",
+                              : "WHATSAPP_APP_SECRET is not set: Meta's webhook POSTs cannot be verified and are refused (fail closed); only `wasla demo` samples, signed with DATA_DIR/demo-app.secret, are accepted",
                           warnWhenOff: true),
             FeatureStatus(name: "webhook verification (GET /api/webhook)", enabled: whatsappVerifyToken != nil,
                           note: whatsappVerifyToken != nil ? "hub.verify_token checked"

@@ -53,6 +53,9 @@ enum WaslaMain {
         case .createKey(let name, let scopes, let project):
             let config = loadConfigOrExit()
             await runStoreCommand { try StoreCommands.createKey(config, name: name, scopes: scopes, project: project) }
+        case .demo(let url):
+            let config = loadConfigOrExit()
+            await runStoreCommand { try await Demo.run(config: config, baseURL: url) }
         case .mediaGC:
             let config = loadConfigOrExit()
             await runStoreCommand { try StoreCommands.mediaGC(config) }

@@ -9,6 +9,8 @@ struct WebhookRoutes {
     let verifyToken: String?
     let ingest: WebhookIngest
     let maxBodyBytes: Int
+    /// No app secret is configured; only the local demo secret verifies (anything else is "not configured").
+    var demoOnly = false
     let logger: Logger
     /// "No app secret" is logged at most once a minute per server.
     let unconfiguredLog = LogGate(intervalMillis: 60_000)
@@ -16,10 +18,19 @@ struct WebhookRoutes {
     func register(in routes: inout RouterBuilder) {
         for path in Self.paths {
             routes.get(path) { [verifyToken] request in Self.handshake(request, verifyToken: verifyToken) }
-            routes.post(path, maxBodyBytes: maxBodyBytes) { [ingest, logger, unconfiguredLog] request in
-                await Self.receive(request, ingest: ingest, logger: logger, unconfiguredLog: unconfiguredLog)
+            routes.post(path, maxBodyBytes: maxBodyBytes) { [ingest, logger, unconfiguredLog, demoOnly] request in
+                await Self.receive(request, ingest: ingest, logger: logger, unconfiguredLog: unconfiguredLog, demoOnly: demoOnly)
             }
         }
+    }
+
+    static func unconfigured(_ request: HTTPRequest, logger: Logger, unconfiguredLog: LogGate) -> HTTPResponse {
+        if unconfiguredLog.shouldLog() {
+            logger.error("webhook POST refused: WHATSAPP_APP_SECRET is not set, signatures cannot be verified",
+                         ["request_id": request.requestID])
+        }
+        return .jsonError(.serviceUnavailable, code: "not_configured",
+                          message: "webhook signature verification is not configured", requestID: request.requestID)
     }
 
     /// `hub.mode=subscribe` and a matching `hub.verify_token` (compared in constant time) answer 200 with exactly
@@ -39,7 +50,7 @@ struct WebhookRoutes {
     }
 
     static func receive(_ request: HTTPRequest, ingest: WebhookIngest, logger: Logger,
-                        unconfiguredLog: LogGate) async -> HTTPResponse {
+                        unconfiguredLog: LogGate, demoOnly: Bool = false) async -> HTTPResponse {
         // A repeated signature header is refused like a malformed one: which of them would we trust?
         let signature = request.headers.occurrences("x-hub-signature-256") > 1
             ? ArraySlice(Array("duplicated".utf8)) : request.headers.valueBytes("x-hub-signature-256")
@@ -59,16 +70,13 @@ struct WebhookRoutes {
             r.setHeader("X-RateLimit-Limit", String(d.limit))
             r.setHeader("X-RateLimit-Remaining", "0")
             return r
+        case .unauthorized where demoOnly:
+            return unconfigured(request, logger: logger, unconfiguredLog: unconfiguredLog)
         case .unauthorized(let why):
             return .jsonError(.unauthorized, code: "invalid_signature",
                               message: "X-Hub-Signature-256 is \(Self.describe(why))", requestID: request.requestID)
         case .unconfigured:
-            if unconfiguredLog.shouldLog() {
-                logger.error("webhook POST refused: WHATSAPP_APP_SECRET is not set, signatures cannot be verified",
-                             ["request_id": request.requestID])
-            }
-            return .jsonError(.serviceUnavailable, code: "not_configured",
-                              message: "webhook signature verification is not configured", requestID: request.requestID)
+            return unconfigured(request, logger: logger, unconfiguredLog: unconfiguredLog)
         case .storageFailed(let error):
             logger.error("webhook not stored; answered 503 so Meta retries",
                          ["request_id": request.requestID, "error": "\(error)"])
