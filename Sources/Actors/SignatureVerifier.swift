@@ -38,6 +38,9 @@ public final class SignatureVerifier: Sendable {
 
     public var isConfigured: Bool { !keys.isEmpty }
 
+    /// Whether any secret stored per WABA is loaded.
+    public var hasStored: Bool { !stored.withLock { $0.isEmpty } }
+
     private static let prefix: [UInt8] = Array("sha256=".utf8)
 
     /// Verifies `header` (the field value, or nil when absent) over `body`. Allocates nothing: the expected and

@@ -143,7 +143,7 @@ final class Application: Sendable {
                               bridge: bridge)
             .register(in: &routes)
         WebhookRoutes(verifyToken: config.whatsappVerifyToken, ingest: ingest, maxBodyBytes: config.webhookMaxBodyBytes,
-                      demoOnly: demoSecret != nil,
+                      demoOnly: { [verifier] in demoSecret != nil && !verifier.hasStored },
                       logger: logger.child("webhook")).register(in: &routes)
         OpenAPI.register(in: &routes)
         // Last: its `/:version/:phone/messages` pattern must not shadow the routes above.

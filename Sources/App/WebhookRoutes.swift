@@ -9,8 +9,9 @@ struct WebhookRoutes {
     let verifyToken: String?
     let ingest: WebhookIngest
     let maxBodyBytes: Int
-    /// No app secret is configured; only the local demo secret verifies (anything else is "not configured").
-    var demoOnly = false
+    /// True while only the local demo secret verifies (no configured or stored app secret): any other signature
+    /// is answered "not configured", as without any secret.
+    var demoOnly: @Sendable () -> Bool = { false }
     let logger: Logger
     /// "No app secret" is logged at most once a minute per server.
     let unconfiguredLog = LogGate(intervalMillis: 60_000)
@@ -19,7 +20,7 @@ struct WebhookRoutes {
         for path in Self.paths {
             routes.get(path) { [verifyToken] request in Self.handshake(request, verifyToken: verifyToken) }
             routes.post(path, maxBodyBytes: maxBodyBytes) { [ingest, logger, unconfiguredLog, demoOnly] request in
-                await Self.receive(request, ingest: ingest, logger: logger, unconfiguredLog: unconfiguredLog, demoOnly: demoOnly)
+                await Self.receive(request, ingest: ingest, logger: logger, unconfiguredLog: unconfiguredLog, demoOnly: demoOnly())
             }
         }
     }
