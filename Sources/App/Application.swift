@@ -135,6 +135,7 @@ final class Application: Sendable {
         MessageAPI(auth: apiAuth, sender: parts.sender, database: database).register(in: &routes)
         ConversationAPI(auth: apiAuth, database: database).register(in: &routes)
         KeyRoutes(auth: apiAuth).register(in: &routes)
+        ConfigAPI(auth: apiAuth, database: database, secrets: secretBox).register(in: &routes)
         TemplateRoutes(auth: apiAuth, database: database, templates: Templates(
             database: database, graph: graph, token: config.whatsappAccessToken, secrets: secretBox)).register(in: &routes)
         MediaRoutes(database: database, mediaDirectory: config.dataDirectory + "/media", apiAuth: apiAuth,
