@@ -118,7 +118,6 @@ final class Application: Sendable {
         routes.use(RequestLog.middleware(logger: logger.child("http")))
         let dashboard = try Dashboard(config: config, database: database, logger: logger.child("web"))
         self.dashboard = dashboard
-        dashboard.register(in: &routes, config: config, database: database, sender: parts.sender, processor: processor)
         HealthRoutes(readiness: readiness, metrics: metrics, logger: logger.child("http"))
             .register(in: &routes)
         // Integration URLs from the environment are the operator's own (often on the LAN): allowed by host.
@@ -136,8 +135,8 @@ final class Application: Sendable {
         ConversationAPI(auth: apiAuth, database: database).register(in: &routes)
         KeyRoutes(auth: apiAuth).register(in: &routes)
         ConfigAPI(auth: apiAuth, database: database, secrets: secretBox).register(in: &routes)
-        TemplateRoutes(auth: apiAuth, database: database, templates: Templates(
-            database: database, graph: graph, token: config.whatsappAccessToken, secrets: secretBox)).register(in: &routes)
+        let templates = Templates(database: database, graph: graph, token: config.whatsappAccessToken, secrets: secretBox)
+        TemplateRoutes(auth: apiAuth, database: database, templates: templates).register(in: &routes)
         MediaRoutes(database: database, mediaDirectory: config.dataDirectory + "/media", apiAuth: apiAuth,
                     links: dashboard.mediaLinks, store: parts.media, maxUploadBytes: config.mediaMaxBytes).register(in: &routes)
         WebhookEndpointRoutes(auth: apiAuth, endpoints: WebhookEndpoints(database: database, guardrail: guardrail),
@@ -146,6 +145,8 @@ final class Application: Sendable {
         WebhookRoutes(verifyToken: config.whatsappVerifyToken, ingest: ingest, maxBodyBytes: config.webhookMaxBodyBytes,
                       demoOnly: { [verifier] in demoSecret != nil && !verifier.hasStored },
                       logger: logger.child("webhook")).register(in: &routes)
+        dashboard.register(in: &routes, config: config, database: database, sender: parts.sender, processor: processor,
+                           templates: templates, bridge: bridge)
         OpenAPI.register(in: &routes)
         // Last: its `/:version/:phone/messages` pattern must not shadow the routes above.
         GraphProxyRoutes(keys: apiAuth.keys, limiter: apiAuth.limiter, sender: parts.sender, database: database)

@@ -41,7 +41,9 @@ enum HTML {
         if let user {
             nav = """
                 <header><a href="/overview"><b>Wasla</b></a><a href="/inbox">Inbox</a><a href="/overview">Overview</a>\
-                <a href="/events">Events</a><a href="/jobs">Jobs</a>\
+                <a href="/contacts">Contacts</a><a href="/templates">Templates</a><a href="/workflows">Workflows</a>\
+                <a href="/numbers">Numbers</a><a href="/webhooks">Webhooks</a><a href="/events">Events</a><a href="/jobs">Jobs</a>\
+                \(user.role == .admin ? "<a href=\"/users\">Users</a>" : "")\
                 <span class="who">\(escape(user.email)) (\(user.role.rawValue))\
                 <form class="inline" method="post" action="/logout">\(csrfField(user.csrfToken))\
                 <button type="submit">Log out</button></form></span></header>
