@@ -15,6 +15,7 @@ struct AdminPages: Sendable {
         routes.get("/webhooks") { [self] r in try await endpoints(r, notice: nil) }
         routes.get("/webhooks/:id") { [self] r in try await deliveries(r) }
         routes.post("/webhooks/:id/resume", maxBodyBytes: 4096) { [self] r in try await resume(r) }
+        routes.post("/webhooks/:id/pause", maxBodyBytes: 4096) { [self] r in try await pause(r) }
         routes.post("/webhooks/:id/test", maxBodyBytes: 4096) { [self] r in try await test(r) }
         routes.post("/webhooks/deliveries/:id/replay", maxBodyBytes: 4096) { [self] r in try await replay(r) }
         routes.get("/users") { [self] r in try await userList(r, notice: nil) }
@@ -82,10 +83,9 @@ struct AdminPages: Sendable {
         if admin {
             body += "<form class=\"inline\" method=\"post\" action=\"/webhooks/\(HTML.escape(id))/test\">\(csrf)"
                 + "<button type=\"submit\">Send a test event</button></form> "
-            if endpoint.1 != "active" {
-                body += "<form class=\"inline\" method=\"post\" action=\"/webhooks/\(HTML.escape(id))/resume\">\(csrf)"
-                    + "<button type=\"submit\">Resume</button></form>"
-            }
+            let action = endpoint.1 == "active" ? "pause" : "resume"
+            body += "<form class=\"inline\" method=\"post\" action=\"/webhooks/\(HTML.escape(id))/\(action)\">\(csrf)"
+                + "<button type=\"submit\">\(action == "pause" ? "Pause" : "Resume")</button></form>"
         }
         body += "<h2>Deliveries</h2>" + ConfigPages.table(["Event", "Status", "Attempts", "HTTP", "Last error", "Created", ""], rows)
             + "<h2>Attempts</h2>" + ConfigPages.table(["Event", "#", "Started", "Took", "HTTP", "Error", "Answer"], attempts)
@@ -103,6 +103,21 @@ struct AdminPages: Sendable {
                 """, [now, now, id])
         }
         await bridge.resetBreaker(id)
+        return HTML.redirect("/webhooks/" + FormURLEncoded.encode(id))
+    }
+
+    /// Paused by hand: events keep queuing, nothing is attempted until resumed.
+    func pause(_ r: HTTPRequest) async throws -> HTTPResponse {
+        guard let user = WebSession(r) else { return HTML.redirect("/login") }
+        guard user.role == .admin else { return OpsPages.forbidden(user) }
+        let id = r.parameters["id"] ?? ""
+        let now = WallClock.nowMillis()
+        _ = try await database.write { conn in
+            try conn.run("""
+                UPDATE webhook_endpoints SET state = 'paused', state_reason = ?, state_changed_at = ?, updated_at = ?
+                WHERE id = ? AND state = 'active'
+                """, ["paused by \(user.email)", now, now, id])
+        }
         return HTML.redirect("/webhooks/" + FormURLEncoded.encode(id))
     }
 

@@ -15,6 +15,7 @@ struct ConfigPages: Sendable {
         routes.get("/templates") { [self] r in try await templateList(r, notice: nil) }
         routes.post("/templates/sync", maxBodyBytes: 4096) { [self] r in try await sync(r) }
         routes.get("/workflows") { [self] r in try await workflows(r, notice: nil) }
+        routes.post("/workflows", maxBodyBytes: 4096) { [self] r in try await createWorkflow(r) }
         routes.post("/workflows/:id/toggle", maxBodyBytes: 4096) { [self] r in try await toggle(r) }
         routes.post("/workflows/:id/steps", maxBodyBytes: 64 * 1024) { [self] r in try await addStep(r) }
         routes.post("/workflows/:id/steps/:step/delete", maxBodyBytes: 4096) { [self] r in try await deleteStep(r) }
@@ -120,7 +121,31 @@ struct ConfigPages: Sendable {
                     + "<button type=\"submit\">Add step</button></form>"
             }
         }
+        if admin {
+            body += "<h2>New workflow</h2><form method=\"post\" action=\"/workflows\">\(csrf)"
+                + "<label>Name<input name=\"name\" maxlength=\"200\" required></label><button type=\"submit\">Create</button></form>"
+                + "<p class=\"meta\">A number uses its project's default workflow unless one is attached to it "
+                + "(<code>POST /api/v1/numbers</code> with <code>workflow_id</code>).</p>"
+        }
         return HTML.page("Workflows", body: body, user: user, status: status)
+    }
+
+    /// A new workflow in the default project (more projects are managed through the API).
+    func createWorkflow(_ r: HTTPRequest) async throws -> HTTPResponse {
+        guard let user = WebSession(r) else { return HTML.redirect("/login") }
+        guard user.role == .admin else { return OpsPages.forbidden(user) }
+        let name = FormURLEncoded.parse(body: r.body).first { $0.0 == "name" }?.1 ?? ""
+        guard !name.isEmpty, name.utf8.count <= 200 else {
+            return try await workflows(r, notice: "A workflow needs a name of 1 to 200 bytes.", status: .unprocessableContent)
+        }
+        let now = WallClock.nowMillis()
+        _ = try await database.write { conn in
+            try conn.run("""
+                INSERT INTO workflows (id, project_id, name, is_active, ai_enabled, created_at, updated_at)
+                SELECT ?, id, ?, 1, 0, ?, ? FROM projects WHERE is_default = 1
+                """, [Identifier.uuid(), name, now, now])
+        }
+        return HTML.redirect("/workflows")
     }
 
     func toggle(_ r: HTTPRequest) async throws -> HTTPResponse {

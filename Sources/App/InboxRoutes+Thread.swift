@@ -76,10 +76,13 @@ extension InboxRoutes {
         }
         if user.role >= .agent {
             let csrf = HTML.csrfField(user.csrfToken)
-            body += """
+            let windowOpen = c.lastInbound > 0 && c.lastInbound + 24 * 3_600_000 > now
+            body += windowOpen ? """
                 <form method="post" action="/inbox/\(HTML.escape(id))/reply">\(csrf)\
                 <label>Reply<textarea name="text" rows="3" dir="auto" maxlength="4096" required></textarea></label>\
-                <button type="submit">Send</button></form>\
+                <button type="submit">Send</button></form>
+                """ : try await templateForms(conversationID: id, numberID: c.numberID, csrf: csrf)
+            body += """
                 <form class="inline" method="post" action="/inbox/\(HTML.escape(id))/\(c.handoff ? "release" : "handoff")">\
                 \(csrf)<button type="submit">\(c.handoff ? "Release to automation" : "Hand off to a human")</button></form>
                 """

@@ -14,6 +14,7 @@ struct InboxRoutes: Sendable {
         routes.get("/inbox") { [self] request in try await list(request) }
         routes.get("/inbox/:id") { [self] request in try await thread(request, notice: nil) }
         routes.post("/inbox/:id/reply", maxBodyBytes: 16 * 1024) { [self] request in try await reply(request) }
+        routes.post("/inbox/:id/template", maxBodyBytes: 16 * 1024) { [self] request in try await sendTemplate(request) }
         routes.post("/inbox/:id/handoff", maxBodyBytes: 8 * 1024) { [self] request in try await setHandoff(request, on: true) }
         routes.post("/inbox/:id/release", maxBodyBytes: 8 * 1024) { [self] request in try await setHandoff(request, on: false) }
     }

@@ -88,5 +88,18 @@ final class ConfigPagesTests: XCTestCase {
         XCTAssertEqual(receiver.deliveries.last?.json?["test"], .bool(true))
         let page = try b.get("/webhooks/\(id)")
         XCTAssertTrue(page.text.contains("whatsapp.message.received (test)"), "the attempt log shows the test")
+        XCTAssertEqual(try b.post("/webhooks/\(id)/pause", [("csrf", b.csrf ?? "")]).status, 303)
+        let state = try await h.app.database.read { try $0.queryOne("SELECT state, state_reason FROM webhook_endpoints WHERE id = ?", [id]) { [$0.string(0), $0.string(1)] } }
+        XCTAssertEqual(state ?? [], ["paused", "paused by a@example.com"])
+        try b.get("/webhooks/\(id)")
+        XCTAssertEqual(try b.post("/webhooks/\(id)/resume", [("csrf", b.csrf ?? "")]).status, 303)
+    }
+
+    func testCreatingAWorkflowFromTheDashboard() async throws {
+        let b = Browser(port: h.port)
+        try b.login("a@example.com", "admin-password-1")
+        try b.get("/workflows")
+        XCTAssertEqual(try b.post("/workflows", [("csrf", b.csrf ?? ""), ("name", "Night shift")]).status, 303)
+        XCTAssertTrue(try b.get("/workflows").text.contains("<h2>Night shift</h2>"))
     }
 }

@@ -188,4 +188,34 @@ final class DashboardTests: XCTestCase {
         XCTAssertTrue(page.contains("<b>[location]</b> Cairo 30.04, 31.23"))
         XCTAssertTrue(page.contains("<span>👍</span>"), "the reaction shows on the message it reacts to")
     }
+
+    func testOutsideTheWindowTheThreadOffersApprovedTemplates() async throws {
+        let fake = try FakeGraphServer()
+        let dir = h.directory
+        await h.stop()
+        h = try await AppHarness(["WHATSAPP_GRAPH_URL": fake.baseURL, "WHATSAPP_ACCESS_TOKEN": "tok", "QUEUE_WORKER": "off",
+                                  "BASIC_AUTH_USERS": Self.users, "SESSION_SECRET": String(repeating: "s", count: 40)], directory: dir)
+        let id = try await conversationID()
+        try await h.app.database.write { conn in
+            try conn.run("UPDATE conversations SET last_inbound_at = 1")  // the window closed long ago
+            try conn.run("""
+                INSERT INTO templates (id, wa_template_name, wa_template_code, phone_number_id, status, category, language,
+                                       preview_text, variables_count, created_at, updated_at)
+                SELECT 't1', 'order_update', '9001', id, 'APPROVED', 'UTILITY', 'ar', 'طلبك {{1}} في الطريق', 1, 0, 0 FROM whatsapp_numbers
+                """)
+        }
+        let b = Browser(port: h.port)
+        try b.login("agent@example.com", "agent-password-1")
+        let page = try b.get("/inbox/\(id)")
+        XCTAssertFalse(page.text.contains("/reply\""), "no free-text box outside the window")
+        XCTAssertTrue(page.text.contains("order_update"))
+        let r = try b.post("/inbox/\(id)/template", [("csrf", b.csrf ?? ""), ("name", "order_update"), ("language", "ar"), ("p1", "A-1001")])
+        XCTAssertEqual(r.status, 303, r.text)
+        let sent = try XCTUnwrap(fake.recorded.last?.json)
+        XCTAssertEqual(sent["type"]?.stringValue, "template")
+        XCTAssertEqual(sent["template"]?["name"]?.stringValue, "order_update")
+        XCTAssertEqual(sent["template"]?["language"]?["code"]?.stringValue, "ar")
+        XCTAssertEqual(sent["template"]?["components"]?.arrayValue?.first?["parameters"]?.arrayValue?.first?["text"]?.stringValue, "A-1001")
+        await fake.stop()
+    }
 }
