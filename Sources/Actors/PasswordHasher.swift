@@ -24,11 +24,12 @@ public struct PasswordHasher: Sendable {
         self.gate = AsyncGate(limit: maxConcurrent)
     }
 
-    /// A parsed PHC string.
+    /// A parsed PHC string: PBKDF2-SHA256 (`iterations`) or scrypt (`scrypt` = (log2 N, r, p)).
     struct Parsed {
         let iterations: Int
         let salt: [UInt8]
         let hash: [UInt8]
+        var scrypt: (ln: Int, r: Int, p: Int)? = nil
     }
 
     /// True when `s` looks like a hash this type can verify (used for `BASIC_AUTH_USERS` entries).
@@ -36,6 +37,19 @@ public struct PasswordHasher: Sendable {
 
     static func parse(_ phc: String) -> Parsed? {
         let parts = phc.split(separator: "$", omittingEmptySubsequences: false)
+        if parts.count == 5, parts[0].isEmpty, parts[1] == "scrypt" {
+            var params: [Substring: Int] = [:]
+            for kv in parts[2].split(separator: ",") {
+                let pair = kv.split(separator: "=")
+                guard pair.count == 2, let v = Int(pair[1]) else { return nil }
+                params[pair[0]] = v
+            }
+            // Bounded so a hostile string cannot ask for more than the 256 MiB the shim allows.
+            guard let ln = params["ln"], let r = params["r"], let p = params["p"], (10...20).contains(ln),
+                  (1...16).contains(r), (1...4).contains(p), let salt = base64Decode(parts[3]), salt.count >= 8,
+                  let hash = base64Decode(parts[4]), hash.count >= 16 else { return nil }
+            return Parsed(iterations: 0, salt: salt, hash: hash, scrypt: (ln, r, p))
+        }
         guard parts.count == 5, parts[0].isEmpty, parts[1] == "pbkdf2-sha256", parts[2].hasPrefix("i="),
               let i = Int(parts[2].dropFirst(2)), i >= 1, i <= 10_000_000,
               let salt = base64Decode(parts[3]), salt.count >= 8,
@@ -64,12 +78,15 @@ public struct PasswordHasher: Sendable {
             return .mismatch
         }
         guard let out = await derive(password, salt: parsed.salt, iterations: parsed.iterations,
-                                     length: parsed.hash.count) else { return .mismatch }
+                                     length: parsed.hash.count, scrypt: parsed.scrypt) else { return .mismatch }
         guard CryptoBytes.constantTimeEqual(out, parsed.hash) else { return .mismatch }
+        // scrypt strings are kept (not below policy, only another algorithm); weak PBKDF2 ones are rehashed.
+        if parsed.scrypt != nil { return .match(needsRehash: false) }
         return .match(needsRehash: parsed.iterations < iterations || parsed.salt.count < 16)
     }
 
-    private func derive(_ password: String, salt: [UInt8], iterations: Int, length: Int) async -> [UInt8]? {
+    private func derive(_ password: String, salt: [UInt8], iterations: Int, length: Int,
+                        scrypt: (ln: Int, r: Int, p: Int)? = nil) async -> [UInt8]? {
         var input = Array(password.utf8)
         guard input.count <= Self.maxPasswordBytes else { return nil }
         if let pepper { input = pepper.mac(input) ?? input }
@@ -80,7 +97,11 @@ public struct PasswordHasher: Sendable {
                 var out = [UInt8](repeating: 0, count: length)
                 let ok = material.withUnsafeBufferPointer { pw in
                     pw.withMemoryRebound(to: CChar.self) { p in
-                        wasla_pbkdf2_sha256(p.baseAddress, p.count, salt, salt.count, Int32(iterations), &out, length)
+                        if let s = scrypt {
+                            return wasla_scrypt(p.baseAddress, p.count, salt, salt.count, UInt64(1) << UInt64(s.ln), UInt64(s.r),
+                                                UInt64(s.p), &out, length)
+                        }
+                        return wasla_pbkdf2_sha256(p.baseAddress, p.count, salt, salt.count, Int32(iterations), &out, length)
                     }
                 }
                 c.resume(returning: ok == 1 ? out : nil)

@@ -79,4 +79,9 @@ static inline int wasla_pbkdf2_sha256(const char *pw, size_t pwlen, const unsign
                                       int iterations, unsigned char *out, size_t outlen) {
     return PKCS5_PBKDF2_HMAC(pw, (int)pwlen, salt, (int)saltlen, iterations, EVP_sha256(), (int)outlen, out);
 }
+// scrypt (hardening.md §8); maxmem must be given: OpenSSL 3's 32 MiB default is below N=2^17, r=8 (128 MiB).
+static inline int wasla_scrypt(const char *pw, size_t pwlen, const unsigned char *salt, size_t saltlen,
+                               uint64_t n, uint64_t r, uint64_t p, unsigned char *out, size_t outlen) {
+    return EVP_PBE_scrypt(pw, pwlen, salt, saltlen, n, r, p, 256ull * 1024 * 1024, out, outlen);
+}
 #endif

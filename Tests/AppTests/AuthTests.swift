@@ -45,6 +45,19 @@ final class AuthTests: XCTestCase {
         XCTAssertEqual(v9, .match(needsRehash: true))
     }
 
+    func testScryptPHCStringsFromElsewhereVerify() async throws {
+        // Python: hashlib.scrypt(b'scrypt password', salt=b'0123456789abcdef', n=2**14, r=8, p=1, dklen=32)
+        let phc = "$scrypt$ln=14,r=8,p=1$MDEyMzQ1Njc4OWFiY2RlZg$g+4lbqk5QTcM1KpTtTBnjTXtaqNCftX8DHiaTmD8AkA"
+        XCTAssertTrue(PasswordHasher.isHashString(phc))
+        let hasher = PasswordHasher(pepper: nil)
+        let right = await hasher.verify("scrypt password", against: phc)
+        XCTAssertEqual(right, .match(needsRehash: false))
+        let wrong = await hasher.verify("other password", against: phc)
+        XCTAssertEqual(wrong, .mismatch)
+        XCTAssertFalse(PasswordHasher.isHashString("$scrypt$ln=30,r=8,p=1$MDEyMzQ1Njc4OWFiY2RlZg$g+4lbqk5QTcM1KpTtTBnjTXtaqNCftX8DHiaTmD8AkA"),
+                       "parameters beyond the memory bound are refused")
+    }
+
     func testThePepperChangesTheHash() async throws {
         let v10 = await PasswordHasher(pepper: "pepper-one").hash("pw")
         let hash = try XCTUnwrap(v10)
