@@ -19,6 +19,7 @@ struct ConfigPages: Sendable {
         routes.post("/workflows/:id/toggle", maxBodyBytes: 4096) { [self] r in try await toggle(r) }
         routes.post("/workflows/:id/steps", maxBodyBytes: 64 * 1024) { [self] r in try await addStep(r) }
         routes.post("/workflows/:id/steps/:step/delete", maxBodyBytes: 4096) { [self] r in try await deleteStep(r) }
+        routes.post("/workflows/:id/steps/:step", maxBodyBytes: 64 * 1024) { [self] r in try await editStep(r) }
         routes.get("/numbers") { [self] r in try await numbers(r) }
     }
 
@@ -109,9 +110,14 @@ struct ConfigPages: Sendable {
                 }
             }
             body += Self.table(["#", "Type", "Active", "Config", ""], steps.map { s in
-                let delete = admin ? "<form method=\"post\" action=\"/workflows/\(HTML.escape(w.0))/steps/\(HTML.escape(s.0))/delete\">"
-                    + "\(csrf)<button type=\"submit\">Delete</button></form>" : ""
-                return [String(s.1), HTML.escape(s.2), s.3 ? "yes" : "no", "<code dir=\"auto\">\(HTML.escape(s.4))</code>", delete]
+                let base = "/workflows/\(HTML.escape(w.0))/steps/\(HTML.escape(s.0))"
+                let config = admin
+                    ? "<form method=\"post\" action=\"\(base)\">\(csrf)<textarea name=\"config\" rows=\"2\" dir=\"auto\">"
+                        + "\(HTML.escape(s.4))</textarea><label><input type=\"checkbox\" name=\"is_active\" value=\"1\""
+                        + "\(s.3 ? " checked" : "") style=\"width:auto\"> active</label><button type=\"submit\">Save</button></form>"
+                    : "<code dir=\"auto\">\(HTML.escape(s.4))</code>"
+                let delete = admin ? "<form method=\"post\" action=\"\(base)/delete\">\(csrf)<button type=\"submit\">Delete</button></form>" : ""
+                return [String(s.1), HTML.escape(s.2), s.3 ? "yes" : "no", config, delete]
             })
             if admin {
                 body += "<form method=\"post\" action=\"/workflows/\(HTML.escape(w.0))/steps\">\(csrf)"
@@ -181,6 +187,31 @@ struct ConfigPages: Sendable {
                 INSERT INTO workflow_steps (id, workflow_id, position, type, is_active, config, created_at, updated_at)
                 SELECT ?, id, ?, ?, 1, ?, ?, ? FROM workflows WHERE id = ?
                 """, [Identifier.uuid(), next, type, text, now, now, workflow])
+        }
+        return HTML.redirect("/workflows")
+    }
+
+    /// Saves a step's config (validated for its type, as when adding) and its active flag.
+    func editStep(_ r: HTTPRequest) async throws -> HTTPResponse {
+        guard let user = WebSession(r) else { return HTML.redirect("/login") }
+        guard user.role == .admin else { return OpsPages.forbidden(user) }
+        let (workflow, step) = (r.parameters["id"] ?? "", r.parameters["step"] ?? "")
+        let form = Dictionary(FormURLEncoded.parse(body: r.body), uniquingKeysWith: { a, _ in a })
+        guard let type = try await database.read({ conn in
+            try conn.queryOne("SELECT type FROM workflow_steps WHERE id = ? AND workflow_id = ?", [step, workflow]) { $0.string(0) ?? "" }
+        }) else { return try await workflows(r, notice: "No such step.", status: .notFound) }
+        guard let config = try? JSONValue.parse(Array((form["config"] ?? "").utf8)) else {
+            return try await workflows(r, notice: "The config is not valid JSON.", status: .unprocessableContent)
+        }
+        if let why = WorkflowSteps.problem(type: type, config: config) {
+            return try await workflows(r, notice: why, status: .unprocessableContent)
+        }
+        let active = form["is_active"] == "1" ? 1 : 0
+        let now = WallClock.nowMillis()
+        let text = String(decoding: config.encoded, as: UTF8.self)
+        _ = try await database.write { conn in
+            try conn.run("UPDATE workflow_steps SET config = ?, is_active = ?, updated_at = ? WHERE id = ? AND workflow_id = ?",
+                         [text, active, now, step, workflow])
         }
         return HTML.redirect("/workflows")
     }

@@ -61,6 +61,13 @@ final class ConfigPagesTests: XCTestCase {
              try conn.scalarInt("SELECT ai_enabled FROM workflows WHERE id = ?", [wid]) ?? -1]
         }
         XCTAssertEqual(state, [1, 1])
+        let step = try await h.app.database.read { try $0.queryOne("SELECT id FROM workflow_steps") { $0.string(0) ?? "" } } ?? ""
+        try b.get("/workflows")
+        XCTAssertEqual(try b.post("/workflows/\(wid)/steps/\(step)", [("csrf", b.csrf ?? ""), ("config", #"{"text":""}"#)]).status, 422,
+                       "an edit is validated like an addition")
+        XCTAssertEqual(try b.post("/workflows/\(wid)/steps/\(step)", [("csrf", b.csrf ?? ""), ("config", #"{"keywords":["menu"],"text":"New menu!"}"#)]).status, 303)
+        let edited = try await h.app.database.read { try $0.queryOne("SELECT config ->> '$.text', is_active FROM workflow_steps") { [$0.string(0) ?? "", String($0.int(1) ?? -1)] } }
+        XCTAssertEqual(edited ?? [], ["New menu!", "0"], "saved, and unchecked means inactive")
 
         // Users: add an agent, who can sign in; deactivating ends their session at once.
         try b.get("/users")
