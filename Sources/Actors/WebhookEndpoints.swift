@@ -22,7 +22,11 @@ public struct WebhookEndpoints: Sendable {
 
     /// Validates and saves a phone-number endpoint; returns its id and secret (generated unless supplied).
     public func create(projectID: String, phoneNumberID: String, url: String, events: [String]?, secret: String?,
-                       headers: JSONValue?) async throws -> (id: String, secret: String) {
+                       headers: JSONValue?, kind: String = "wasla") async throws -> (id: String, secret: String) {
+        guard kind == "wasla" || kind == "meta" else { throw Invalid(field: "kind", description: "kind: wasla or meta") }
+        if kind == "meta" && events != nil {
+            throw Invalid(field: "events", description: "events: a meta endpoint receives every Meta POST for its number, unfiltered")
+        }
         do {
             _ = try OutboundGuard.parse(url)
             let g = guardrail
@@ -53,16 +57,24 @@ public struct WebhookEndpoints: Sendable {
         let now = WallClock.nowMillis()
         let eventsJSON = events.map { String(decoding: JSONValue.array($0.map { .string($0) }).encoded, as: UTF8.self) }
         let headersJSON = headers.map { String(decoding: $0.encoded, as: UTF8.self) }
-        let saved = try await database.write { conn -> Bool in
+        let saved = try await database.write { conn -> String? in
             guard let number = try conn.queryOne("SELECT id FROM whatsapp_numbers WHERE project_id = ? AND phone_number_id = ?",
-                                                 [projectID, phoneNumberID], { $0.string(0) }) ?? nil else { return false }
+                                                 [projectID, phoneNumberID], { $0.string(0) }) ?? nil else {
+                return "phone_number_id: no such number in this project"
+            }
+            if kind == "meta", (try conn.scalarInt(
+                "SELECT count(*) FROM webhook_endpoints WHERE whatsapp_number_id = ? AND kind = 'meta' AND is_active = 1", [number]) ?? 0) > 0 {
+                return "kind: this number already has a meta endpoint (one per number)"
+            }
             try conn.run("""
                 INSERT INTO webhook_endpoints (id, project_id, whatsapp_number_id, url, events, secret, headers, payload_version,
-                                               kind, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'v2', 'wasla', ?, ?)
-                """, [id, projectID, number, url, eventsJSON, secret, headersJSON, now, now])
-            return true
+                                               kind, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'v2', ?, ?, ?)
+                """, [id, projectID, number, url, eventsJSON, secret, headersJSON, kind, now, now])
+            return nil
         }
-        guard saved else { throw Invalid(field: "phone_number_id", description: "phone_number_id: no such number in this project") }
+        if let problem = saved {
+            throw Invalid(field: problem.hasPrefix("kind") ? "kind" : "phone_number_id", description: problem)
+        }
         return (id, secret)
     }
 

@@ -120,7 +120,7 @@ public actor WebhookProcessor {
             return 0
         }
         // Parsing happens here, outside the write transaction; the writer only runs SQL.
-        let parsed = events.map { (seq: $0.0, id: $0.1, payload: MetaPayload.parse($0.2)) }
+        let parsed = events.map { (seq: $0.0, id: $0.1, payload: MetaPayload.parse($0.2), raw: $0.2) }
         let defaults = self.defaults
         let options = self.options
         // Background priority: webhook commits waiting for their 200 go first (processing catches up after).
@@ -145,7 +145,7 @@ public actor WebhookProcessor {
 
     /// Applies each event in its own savepoint inside the batch transaction: one event that fails is marked
     /// `failed` with its error (visible, replayable) and the others still commit.
-    static func applyBatch(_ events: [(seq: Int64, id: String, payload: Result<MetaPayload, MetaPayload.ParseError>)],
+    static func applyBatch(_ events: [(seq: Int64, id: String, payload: Result<MetaPayload, MetaPayload.ParseError>, raw: [UInt8])],
                            conn: SQLiteConnection, defaults: Seed.Defaults,
                            options: ProcessingOptions) throws -> [(String, ApplyReport)] {
         let now = WallClock.nowMillis()
@@ -165,6 +165,9 @@ public actor WebhookProcessor {
                         var applier = EventApplier(conn: conn, defaults: defaults, options: options, eventID: event.id,
                                                    now: now, routes: routes)
                         try applier.apply(payload)
+                        if try applier.outboxActive() {
+                            try MetaForward.emit(conn, payload: payload, raw: event.raw, now: now)
+                        }
                         return applier.report
                     }
                     if report.unroutedChanges > 0 { outcome = "unrouted" }

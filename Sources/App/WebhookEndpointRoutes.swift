@@ -3,7 +3,7 @@ import HTTP
 import Support
 
 /// `/api/v1/webhook-endpoints`: customers' webhook endpoints of the key's project (admin scope).
-/// - `POST /api/v1/webhook-endpoints` `{phone_number_id, url, events?, secret?, headers?}` → 201 `{id, secret}`
+/// - `POST /api/v1/webhook-endpoints` `{phone_number_id, url, kind?, events?, secret?, headers?}` → 201 `{id, secret}`
 /// - `GET /api/v1/webhook-endpoints` → `{data: [...]}`
 /// - `POST /api/v1/webhook-endpoints/{id}/resume`, `POST /api/v1/webhook-endpoints/{id}/test` `{event?}`
 /// - `GET /api/v1/webhook-endpoints/{id}/deliveries?status=&limit=`
@@ -88,7 +88,8 @@ struct WebhookEndpointRoutes: Sendable {
         }
         do {
             let (id, secret) = try await endpoints.create(projectID: key.projectID, phoneNumberID: phone, url: url, events: events,
-                                                          secret: json["secret"]?.stringValue, headers: json["headers"])
+                                                          secret: json["secret"]?.stringValue, headers: json["headers"],
+                                                          kind: json["kind"]?.stringValue ?? "wasla")
             return .json(.object([("id", .string(id)), ("secret", .string(secret)), ("state", .string("active"))]), status: .created)
         } catch let e as WebhookEndpoints.Invalid {
             return .jsonError(.unprocessableContent, code: "invalid_\(e.field)", message: e.description, requestID: request.requestID)

@@ -234,6 +234,50 @@ final class OutboundWebhookTests: XCTestCase {
         XCTAssertEqual(counts, [2, 0], "logged as test attempts; no delivery to retry")
     }
 
+    func testMetaKindForwardsMetasBytesOrAFilteredEnvelope() async throws {
+        let r = try api("POST", "/api/v1/webhook-endpoints",
+                        #"{"phone_number_id":"\#(Meta.phoneNumberID)","url":"\#(receiver.url)","kind":"meta"}"#)
+        XCTAssertEqual(r.status, 201, r.text)
+        let secret = try JSONValue.parse(r.body)["secret"]?.stringValue ?? ""
+        XCTAssertEqual(try api("POST", "/api/v1/webhook-endpoints",
+                               #"{"phone_number_id":"\#(Meta.phoneNumberID)","url":"\#(receiver.url)","kind":"meta"}"#).status, 422,
+                       "one meta endpoint per number")
+        // A POST that concerns only this number: Meta's bytes exactly.
+        let now = Int(Date().timeIntervalSince1970)
+        let single = Meta.envelope(messages: [Meta.text("wamid.M1", "raw please", timestamp: now)])
+        XCTAssertEqual(try h.post(single).status, 200)
+        _ = try await h.app.processor.drain()
+        _ = try await h.app.bridge.runDue()
+        let d = try XCTUnwrap(receiver.deliveries.last)
+        XCTAssertEqual(d.body, Array(single.utf8), "byte for byte")
+        XCTAssertEqual(d.header("x-webhook-event"), "meta")
+        XCTAssertEqual(d.header("x-idempotency-key"), Identifier.hexString(CryptoBytes.sha256(Array(single.utf8))))
+        XCTAssertEqual(d.header("x-webhook-signature"), Identifier.hexString(Self.hmac(key: Array(secret.utf8), d.body)))
+        XCTAssertNil(d.header("x-hub-signature-256"), "Meta's own signature is not forwarded")
+        // A POST mixing two numbers: only this number's change, in an envelope we serialise.
+        let other = Meta.envelope(phoneNumberID: "100000000000077", messages: [Meta.text("wamid.M3", "other tenant", timestamp: now)])
+        let mine = Meta.envelope(messages: [Meta.text("wamid.M2", "mine", timestamp: now)])
+        func change(_ envelope: String) throws -> JSONValue { try XCTUnwrap(JSONValue.parse(Array(envelope.utf8))["entry"]?.arrayValue?.first?["changes"]?.arrayValue?.first) }
+        let mixed = String(decoding: JSONValue.object([("object", .string("whatsapp_business_account")), ("entry", .array([
+            .object([("id", .string(Meta.waba)), ("changes", .array([try change(mine), try change(other)]))]),
+        ]))]).encoded, as: UTF8.self)
+        XCTAssertEqual(try h.post(mixed).status, 200)
+        _ = try await h.app.processor.drain()
+        _ = try await h.app.bridge.runDue()
+        let filtered = try XCTUnwrap(receiver.deliveries.last?.json)
+        let changes = filtered["entry"]?.arrayValue?.first?["changes"]?.arrayValue ?? []
+        XCTAssertEqual(changes.count, 1)
+        XCTAssertEqual(changes.first?["value"]?["messages"]?.arrayValue?.first?["id"]?.stringValue, "wamid.M2")
+        XCTAssertFalse(String(decoding: receiver.deliveries.last?.body ?? [], as: UTF8.self).contains("other tenant"))
+        // Processing the same events again queues nothing new (the key is the body's hash).
+        let before = receiver.deliveries.count
+        let last = try await h.app.database.read { try $0.queryOne("SELECT id FROM webhook_events ORDER BY seq DESC LIMIT 1") { $0.string(0) ?? "" } } ?? ""
+        _ = try await h.app.database.write { try ReplaySelection.event(id: last).markPending($0) }
+        _ = try await h.app.processor.drain()
+        _ = try await h.app.bridge.runDue()
+        XCTAssertEqual(receiver.deliveries.count, before)
+    }
+
     func testEndpointValidationRefusesUnsafeURLs() throws {
         for (url, reason) in [("ftp://example.com/x", "only http"), ("http://169.254.169.254/latest/meta-data", "link-local"),
                               ("http://user:pw@127.0.0.1/x", "credentials"), ("http://10.1.2.3/", "private"),
