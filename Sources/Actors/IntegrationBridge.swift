@@ -37,6 +37,7 @@ public actor IntegrationBridge {
         let body: [UInt8]
         let attempt: Int
         let isReplay: Bool
+        var batchSize: Int? = nil
     }
 
     struct Endpoint: Sendable {
@@ -115,13 +116,18 @@ public actor IntegrationBridge {
     func claim(now: Int64, limit: Int, excluding: [String]) async throws -> [Claimed] {
         let o = options
         let excluded = String(decoding: JSONValue.array(excluding.map { .string($0) }).encoded, as: UTF8.self)
-        let due = try await database.read { conn in
-            try conn.scalarInt("""
+        let (due, batches) = try await database.read { conn in
+            (try conn.scalarInt("""
                 SELECT count(*) FROM (SELECT 1 FROM webhook_deliveries WHERE status IN ('pending', 'failed')
                                       AND COALESCE(next_attempt_at, 0) <= ? LIMIT 1)
-                """, [now]) ?? 0
+                """, [now]) ?? 0,
+             try conn.scalarInt("SELECT count(*) FROM (SELECT 1 FROM webhook_batches LIMIT 1)") ?? 0)
         }
-        guard due > 0 else { return [] }
+        var flushed = 0
+        if batches > 0 {
+            flushed = try await database.write { conn in try WebhookOutbox.flushDueBatches(conn, now: now) }
+        }
+        guard due > 0 || flushed > 0 else { return [] }
         return try await database.write { conn in
             try conn.query("""
                 UPDATE webhook_deliveries SET lease_until = ?1 + ?3, attempts = attempts + 1,
@@ -137,11 +143,11 @@ public actor IntegrationBridge {
                             AND h.status IN ('pending', 'failed') AND h.rowid < d.rowid
                             AND (h.first_attempt_at IS NULL OR h.first_attempt_at > ?1 - ?4)))
                     ORDER BY d.rowid LIMIT ?2)
-                RETURNING id, endpoint_id, event_id, event_type, payload, attempts, is_replay
+                RETURNING id, endpoint_id, event_id, event_type, payload, attempts, is_replay, batch_size
                 """, [now, limit, o.leaseMillis, o.orderingReleaseMillis, excluded]) { r in
                 Claimed(id: r.string(0) ?? "", endpointID: r.string(1) ?? "", eventID: r.string(2) ?? "",
                         eventType: r.string(3) ?? "", body: Array((r.string(4) ?? "").utf8), attempt: Int(r.int(5) ?? 1),
-                        isReplay: r.int(6) == 1)
+                        isReplay: r.int(6) == 1, batchSize: r.int(7).map { Int($0) })
             }
         }
     }
@@ -241,7 +247,7 @@ public actor IntegrationBridge {
                            durationMillis: clock() - started)
         }
         var headers = WebhookSigning.headers(event: c.eventType, eventID: c.eventID, body: c.body, secret: endpoint.secret,
-                                             timestamp: started / 1000, custom: endpoint.headers)
+                                             timestamp: started / 1000, custom: endpoint.headers, batchSize: c.batchSize)
         if let auth = endpoint.auth {
             guard let line = credentials(auth) else {
                 return Outcome(verdict: .retry, errorClass: "credentials", error: "the integration's credentials are missing or unreadable",

@@ -22,7 +22,13 @@ public struct WebhookEndpoints: Sendable {
 
     /// Validates and saves a phone-number endpoint; returns its id and secret (generated unless supplied).
     public func create(projectID: String, phoneNumberID: String, url: String, events: [String]?, secret: String?,
-                       headers: JSONValue?, kind: String = "wasla") async throws -> (id: String, secret: String) {
+                       headers: JSONValue?, kind: String = "wasla", batching: (windowSeconds: Int, maxSize: Int)? = nil) async throws
+        -> (id: String, secret: String) {
+        if let b = batching {
+            guard kind == "wasla", (1...60).contains(b.windowSeconds), (1...100).contains(b.maxSize) else {
+                throw Invalid(field: "buffer", description: "buffer_window_seconds must be 1-60 and max_buffer_size 1-100 (wasla kind only)")
+            }
+        }
         guard kind == "wasla" || kind == "meta" else { throw Invalid(field: "kind", description: "kind: wasla or meta") }
         if kind == "meta" && events != nil {
             throw Invalid(field: "events", description: "events: a meta endpoint receives every Meta POST for its number, unfiltered")
@@ -68,8 +74,10 @@ public struct WebhookEndpoints: Sendable {
             }
             try conn.run("""
                 INSERT INTO webhook_endpoints (id, project_id, whatsapp_number_id, url, events, secret, headers, payload_version,
-                                               kind, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'v2', ?, ?, ?)
-                """, [id, projectID, number, url, eventsJSON, secret, headersJSON, kind, now, now])
+                                               kind, batch_window_ms, batch_max, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 'v2', ?, ?, ?, ?, ?)
+                """, [id, projectID, number, url, eventsJSON, secret, headersJSON, kind, (batching?.windowSeconds ?? 0) * 1000,
+                      batching?.maxSize ?? 1, now, now])
             return nil
         }
         if let problem = saved {

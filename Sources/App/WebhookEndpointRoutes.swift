@@ -3,7 +3,8 @@ import HTTP
 import Support
 
 /// `/api/v1/webhook-endpoints`: customers' webhook endpoints of the key's project (admin scope).
-/// - `POST /api/v1/webhook-endpoints` `{phone_number_id, url, kind?, events?, secret?, headers?}` → 201 `{id, secret}`
+/// - `POST /api/v1/webhook-endpoints` `{phone_number_id, url, kind?, events?, secret?, headers?, buffer_enabled?,
+///   buffer_window_seconds?, max_buffer_size?}` → 201 `{id, secret}`
 /// - `GET /api/v1/webhook-endpoints` → `{data: [...]}`
 /// - `POST /api/v1/webhook-endpoints/{id}/resume`, `POST /api/v1/webhook-endpoints/{id}/test` `{event?}`
 /// - `GET /api/v1/webhook-endpoints/{id}/deliveries?status=&limit=`
@@ -86,10 +87,14 @@ struct WebhookEndpointRoutes: Sendable {
             }
             events = array.compactMap(\.stringValue)
         }
+        var batching: (windowSeconds: Int, maxSize: Int)?
+        if json["buffer_enabled"]?.boolValue == true {
+            batching = (Int(json["buffer_window_seconds"]?.intValue ?? 5), Int(json["max_buffer_size"]?.intValue ?? 50))
+        }
         do {
             let (id, secret) = try await endpoints.create(projectID: key.projectID, phoneNumberID: phone, url: url, events: events,
                                                           secret: json["secret"]?.stringValue, headers: json["headers"],
-                                                          kind: json["kind"]?.stringValue ?? "wasla")
+                                                          kind: json["kind"]?.stringValue ?? "wasla", batching: batching)
             return .json(.object([("id", .string(id)), ("secret", .string(secret)), ("state", .string("active"))]), status: .created)
         } catch let e as WebhookEndpoints.Invalid {
             return .jsonError(.unprocessableContent, code: "invalid_\(e.field)", message: e.description, requestID: request.requestID)

@@ -5,7 +5,7 @@
 /// Unix milliseconds (`*_at`), except Meta's own `timestamp` fields, kept as Meta's Unix seconds; JSON is TEXT
 /// checked with `json_valid`; booleans are INTEGER 0/1. Tables are STRICT.
 public enum Migrations {
-    public static let all: [String] = [v1, v2, v3, v4]
+    public static let all: [String] = [v1, v2, v3, v4, v5]
 
     static let v1 = """
         -- v1: the schema of spec/original-readme.md translated to SQLite, plus conversations, sessions, api_keys,
@@ -372,5 +372,21 @@ public enum Migrations {
         ALTER TABLE webhook_endpoints ADD COLUMN integration_id TEXT REFERENCES integrations (id) ON DELETE CASCADE;
         ALTER TABLE webhook_endpoints ADD COLUMN auth TEXT CHECK (auth IS NULL OR json_valid(auth));
         CREATE INDEX webhook_endpoints_project_wide ON webhook_endpoints (project_id) WHERE whatsapp_number_id IS NULL;
+        """
+
+    static let v5 = """
+        -- v5: batching of whatsapp.message.received per conversation (outbound-webhooks.md §5). An open batch
+        -- collects payloads until its window ends or it is full; then it becomes one delivery, formed once.
+        CREATE TABLE webhook_batches (
+            id TEXT PRIMARY KEY,
+            endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+            ordering_key TEXT NOT NULL,
+            opened_at INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            items TEXT NOT NULL CHECK (json_valid(items))
+        ) STRICT;
+        CREATE UNIQUE INDEX webhook_batches_open ON webhook_batches (endpoint_id, ordering_key);
+        CREATE INDEX webhook_batches_due ON webhook_batches (opened_at);
+        ALTER TABLE webhook_deliveries ADD COLUMN batch_size INTEGER;
         """
 }

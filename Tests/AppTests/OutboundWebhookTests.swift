@@ -278,6 +278,33 @@ final class OutboundWebhookTests: XCTestCase {
         XCTAssertEqual(receiver.deliveries.count, before)
     }
 
+    func testMessageReceivedIsBatchedPerConversation() async throws {
+        let r = try api("POST", "/api/v1/webhook-endpoints", #"{"phone_number_id":"\#(Meta.phoneNumberID)","url":"\#(receiver.url)","events":["whatsapp.message.received"],"buffer_enabled":true,"buffer_window_seconds":5,"max_buffer_size":3}"#)
+        XCTAssertEqual(r.status, 201, r.text)
+        XCTAssertEqual(try api("POST", "/api/v1/webhook-endpoints", #"{"phone_number_id":"\#(Meta.phoneNumberID)","url":"\#(receiver.url)","buffer_enabled":true,"buffer_window_seconds":99}"#).status, 422)
+        // Three messages of one conversation fill the batch: one delivery at once, in message order.
+        for i in 1...3 { try await inbound("wamid.B\(i)") }
+        _ = try await h.app.bridge.runDue()
+        let full = try XCTUnwrap(receiver.deliveries.last)
+        XCTAssertEqual(full.header("x-webhook-batch"), "true")
+        XCTAssertEqual(full.header("x-batch-size"), "3")
+        XCTAssertTrue(full.header("x-idempotency-key")?.hasPrefix("bat_") == true)
+        XCTAssertEqual(full.json?["batch"], .bool(true))
+        XCTAssertEqual(full.json?["data"]?.arrayValue?.map { $0["message"]?["id"]?.stringValue ?? "" }, ["wamid.B1", "wamid.B2", "wamid.B3"])
+        // One more message waits for its window, survives a restart, then goes out alone.
+        try await inbound("wamid.B4")
+        _ = try await h.app.bridge.runDue()
+        XCTAssertEqual(receiver.deliveries.count, 1, "not before the window ends")
+        let dir = h.directory
+        await h.stop()
+        h = try await AppHarness(Self.env, directory: dir)
+        try await h.app.database.write { try $0.run("UPDATE webhook_batches SET opened_at = opened_at - 10000") }
+        _ = try await h.app.bridge.runDue()
+        XCTAssertEqual(receiver.deliveries.count, 2)
+        XCTAssertEqual(receiver.deliveries.last?.header("x-batch-size"), "1")
+        XCTAssertEqual(receiver.deliveries.last?.json?["data"]?.arrayValue?.first?["message"]?["id"]?.stringValue, "wamid.B4")
+    }
+
     func testEndpointValidationRefusesUnsafeURLs() throws {
         for (url, reason) in [("ftp://example.com/x", "only http"), ("http://169.254.169.254/latest/meta-data", "link-local"),
                               ("http://user:pw@127.0.0.1/x", "credentials"), ("http://10.1.2.3/", "private"),
