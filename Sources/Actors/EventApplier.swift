@@ -105,6 +105,10 @@ struct EventApplier {
             VALUES (?, ?, ?, ?, ?, 1, ?, ?)
             """, [numberID, defaults.projectID, wabaRow, phoneNumberID, displayPhone, now, now])
         report.registeredNumbers += 1
+        if try outboxActive() {
+            try WebhookOutbox.phoneNumberCreated(conn, projectID: defaults.projectID, numberID: numberID,
+                                                 phoneNumberID: phoneNumberID, display: displayPhone, now: now)
+        }
         return Route(numberID: numberID, projectID: defaults.projectID, workflowID: try defaultWorkflow(defaults.projectID),
                      phoneNumberID: phoneNumberID)
     }
@@ -188,6 +192,7 @@ struct EventApplier {
                     UPDATE conversations SET status = 'closed', closed_at = ?, ended_reason = 'inactive', updated_at = ?
                     WHERE id = ?
                     """, [time, now, id])
+                if try outboxActive() { try WebhookOutbox.conversationEnded(conn, conversationID: id, now: now) }
             } else {
                 return (id, false)
             }

@@ -147,6 +147,20 @@ public struct WebhookEndpoints: Sendable {
         }
     }
 
+    /// Replays every delivered or dead delivery of an endpoint created in [since, until) (Unix ms), optionally
+    /// only one status; returns how many.
+    public func replayRange(projectID: String, endpointID: String, since: Int64, until: Int64, status: String?) async throws -> Int {
+        let now = WallClock.nowMillis()
+        return try await database.write { conn in
+            try conn.run("""
+                UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?1, first_attempt_at = NULL,
+                    lease_until = NULL, is_replay = 1, created_at = ?1
+                WHERE endpoint_id = ?2 AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE project_id = ?3)
+                  AND created_at >= ?4 AND created_at < ?5 AND status IN ('delivered', 'dead') AND (?6 IS NULL OR status = ?6)
+                """, [now, endpointID, projectID, since, until, status])
+        }
+    }
+
     /// A new attempt series for a delivery with the same body and idempotency key; the horizon starts again.
     public func replay(projectID: String, deliveryID: String) async throws -> Bool {
         let now = WallClock.nowMillis()

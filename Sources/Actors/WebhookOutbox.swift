@@ -7,7 +7,7 @@ import Support
 public enum WebhookOutbox {
     public static let messageEvents: Set<String> = [
         "workflow.execution.handoff", "workflow.execution.webhook", "whatsapp.message.received", "whatsapp.order.received",
-        "whatsapp.contact.created", "whatsapp.contact.updated", "whatsapp.message.sent", "whatsapp.message.delivered", "whatsapp.message.read",
+        "whatsapp.contact.created", "whatsapp.contact.updated", "whatsapp.phone_number.created", "whatsapp.message.sent", "whatsapp.message.delivered", "whatsapp.message.read",
         "whatsapp.message.failed", "whatsapp.conversation.created", "whatsapp.conversation.ended",
     ]
 
@@ -99,6 +99,41 @@ public enum WebhookOutbox {
                 VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
                 ON CONFLICT (endpoint_id, event_id) DO NOTHING
                 """, [Identifier.uuid(), endpoint, eventID, event, bytes, now, orderingKey, now])
+        }
+    }
+
+    /// `whatsapp.conversation.ended` (closed through the API, by an agent, or after the idle limit).
+    public static func conversationEnded(_ conn: SQLiteConnection, conversationID: String, now: Int64) throws {
+        guard let (numberID, phoneNumberID) = try conn.queryOne("""
+            SELECT c.whatsapp_number_id, n.phone_number_id FROM conversations c JOIN whatsapp_numbers n ON n.id = c.whatsapp_number_id
+            WHERE c.id = ?
+            """, [conversationID], { ($0.string(0) ?? "", $0.string(1) ?? "") }) else { return }
+        try emit(conn, numberID: numberID, event: "whatsapp.conversation.ended", orderingKey: conversationID, now: now) {
+            .object([("phone_number_id", .string(phoneNumberID)), ("conversation", try conversation(conn, id: conversationID))])
+        }
+    }
+
+    /// `whatsapp.phone_number.created` to the project-wide endpoints (integrations) when a number is connected.
+    public static func phoneNumberCreated(_ conn: SQLiteConnection, projectID: String, numberID: String, phoneNumberID: String,
+                                   display: String?, now: Int64) throws {
+        let event = "whatsapp.phone_number.created"
+        let targets = try conn.query("""
+            SELECT id FROM webhook_endpoints WHERE whatsapp_number_id IS NULL AND project_id = ? AND kind = 'wasla'
+              AND state != 'disabled' AND is_active = 1
+              AND (events IS NULL OR json_array_length(events) = 0 OR EXISTS (SELECT 1 FROM json_each(events) WHERE value = ?))
+            """, [projectID, event]) { $0.string(0) ?? "" }
+        guard !targets.isEmpty else { return }
+        let body = String(decoding: JSONValue.object([
+            ("project_id", .string(projectID)),
+            ("phone_number", .object([("id", .string(numberID)), ("phone_number_id", .string(phoneNumberID)),
+                                      ("display_phone_number", display.map { .string($0) } ?? .null)])),
+        ]).encoded, as: UTF8.self)
+        let id = eventID(now: now)
+        for endpoint in targets {
+            try conn.run("""
+                INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts, next_attempt_at, created_at)
+                VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+                """, [Identifier.uuid(), endpoint, id, event, body, now, now])
         }
     }
 

@@ -86,9 +86,13 @@ struct ConversationAPI: Sendable {
     func setConversation(_ request: HTTPRequest, _ key: APIKeys.Key, _ assignment: String) async throws -> HTTPResponse {
         let id = request.parameters["id"] ?? ""
         let now = WallClock.nowMillis()
+        let ends = assignment.hasPrefix("status = 'closed'")
         let changed = try await database.write { conn in
-            try conn.run("UPDATE conversations SET \(assignment), updated_at = ?1 WHERE id = ?2 AND project_id = ?3",
-                         [now, id, key.projectID])
+            let n = try conn.run("UPDATE conversations SET \(assignment), updated_at = ?1 WHERE id = ?2 AND project_id = ?3"
+                                 + (ends ? " AND status = 'open'" : ""), [now, id, key.projectID])
+            if ends && n == 1 { try WebhookOutbox.conversationEnded(conn, conversationID: id, now: now) }
+            return ends && n == 0 ? try conn.scalarInt("SELECT count(*) FROM conversations WHERE id = ? AND project_id = ?",
+                                                      [id, key.projectID]) ?? 0 : Int64(n)
         }
         guard changed == 1 else { return Self.notFound(request, "conversation") }
         return .json(try await database.read { try Self.conversationJSON($0, id: id) })

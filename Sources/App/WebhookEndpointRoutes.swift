@@ -48,6 +48,24 @@ struct WebhookEndpointRoutes: Sendable {
                 ]))
             }
         }
+        routes.post("/api/v1/webhook-endpoints/:id/replay", maxBodyBytes: 4096) { [self] request in
+            try await auth.authorized(request, scope: "admin") { key in
+                let j = (try? JSONValue.parse(request.body)) ?? .object([])
+                guard let since = j["since"]?.intValue else {
+                    return .jsonError(.unprocessableContent, code: "invalid_since",
+                                      message: "since (Unix milliseconds) is required; until and status (delivered or dead) are optional",
+                                      requestID: request.requestID)
+                }
+                let status = j["status"]?.stringValue
+                if let status, status != "delivered" && status != "dead" {
+                    return .jsonError(.unprocessableContent, code: "invalid_status", message: "status: delivered or dead",
+                                      requestID: request.requestID)
+                }
+                let n = try await endpoints.replayRange(projectID: key.projectID, endpointID: request.parameters["id"] ?? "",
+                                                        since: since, until: j["until"]?.intValue ?? Int64.max, status: status)
+                return .json(.object([("replayed", .number(Double(n)))]), status: .accepted)
+            }
+        }
         routes.get("/api/v1/webhook-endpoints/:id/deliveries") { [self] request in
             try await auth.authorized(request, scope: "admin") { key in
                 let status = request.query["status"]

@@ -88,6 +88,28 @@ final class IntegrationTests: XCTestCase {
                       "only the chosen integration")
     }
 
+    func testConversationEndedAndPhoneNumberCreatedReachIntegrations() async throws {
+        // A project-wide endpoint that takes every event (as an integration would).
+        try await h.app.database.write { conn in
+            try conn.run("UPDATE webhook_endpoints SET events = NULL WHERE id = 'env-crm'")
+        }
+        let now = Int(Date().timeIntervalSince1970)
+        XCTAssertEqual(try h.post(Meta.envelope(phoneNumberID: "100000000000055", messages: [Meta.text("wamid.E1", "hi", timestamp: now)])).status, 200)
+        _ = try await h.app.processor.drain()
+        let key = String(try StoreCommands.createKey(h.app.config, name: "k", scopes: ["send", "read"], project: nil).prefix { $0 != "\n" })
+        let list = try h.client().exchange("GET /api/v1/conversations HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\n\r\n")
+        let conv = try XCTUnwrap(JSONValue.parse(list.body)["data"]?.arrayValue?.first?["id"]?.stringValue)
+        XCTAssertEqual(try h.client().exchange("POST /api/v1/conversations/\(conv)/close HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nContent-Length: 0\r\n\r\n").status, 200)
+        XCTAssertEqual(try h.client().exchange("POST /api/v1/conversations/\(conv)/close HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nContent-Length: 0\r\n\r\n").status, 200,
+                       "closing again is fine and emits nothing more")
+        for _ in 0..<4 { _ = try await h.app.bridge.runDue() }
+        let events = crm.deliveries.map { $0.header("x-webhook-event") ?? "" }
+        XCTAssertTrue(events.contains("whatsapp.phone_number.created"), "\(events)")
+        XCTAssertEqual(events.filter { $0 == "whatsapp.conversation.ended" }.count, 1, "\(events)")
+        let ended = try XCTUnwrap(crm.deliveries.first { $0.header("x-webhook-event") == "whatsapp.conversation.ended" }?.json)
+        XCTAssertEqual(ended["conversation"]?["wasla"]?["end_reason"]?.stringValue, "api")
+    }
+
     func testCredentialHeaders() {
         let env = ["K": "s3cret"]
         XCTAssertEqual(Integrations.header(for: .object([("scheme", .string("bearer")), ("env", .string("K"))]), environment: env, box: nil),

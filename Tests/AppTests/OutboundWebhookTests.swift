@@ -144,6 +144,13 @@ final class OutboundWebhookTests: XCTestCase {
         XCTAssertEqual(replayed, ["delivered"])
         XCTAssertEqual(receiver.deliveries[0].header("x-idempotency-key"), receiver.deliveries[1].header("x-idempotency-key"))
 
+        // A time range replays every delivered or dead delivery in it.
+        let ranged = try JSONValue.parse(try api("POST", "/api/v1/webhook-endpoints/\(id)/replay", #"{"since":0,"status":"delivered"}"#).body)
+        XCTAssertEqual(ranged["replayed"]?.intValue, 1)
+        _ = try await h.app.bridge.runDue()
+        XCTAssertEqual(receiver.deliveries.count, 3)
+        XCTAssertEqual(try api("POST", "/api/v1/webhook-endpoints/\(id)/replay", "{}").status, 422)
+
         receiver.answerNext(HTTPStatus(code: 410, reason: "Gone"))
         try await inbound("wamid.P2", from: "15550000002")
         _ = try await h.app.bridge.runDue()
