@@ -46,6 +46,8 @@ public actor IntegrationBridge {
         let headers: JSONValue?
         /// How an integration authenticates (see `Integrations.header`); nil for customers' endpoints.
         let auth: JSONValue?
+        /// The secret before a rotation, still signing `webhook-signature` until its 24 h are over.
+        var previousSecret: String? = nil
     }
 
     struct Breaker {
@@ -202,16 +204,19 @@ public actor IntegrationBridge {
     }
 
     func loadEndpoints(_ ids: Set<String>) async throws -> [String: Endpoint] {
+        let now = clock()
         let list = String(decoding: JSONValue.array(ids.map { .string($0) }).encoded, as: UTF8.self)
         return try await database.read { conn in
             var out: [String: Endpoint] = [:]
             _ = try conn.query("""
-                SELECT id, url, COALESCE(secret, ''), headers, auth FROM webhook_endpoints
-                WHERE id IN (SELECT value FROM json_each(?))
-                """, [list]) { r in
+                SELECT id, url, COALESCE(secret, ''), headers, auth,
+                       CASE WHEN previous_secret_until > ? THEN previous_secret END
+                FROM webhook_endpoints WHERE id IN (SELECT value FROM json_each(?))
+                """, [now, list]) { r in
                 out[r.string(0) ?? ""] = Endpoint(url: r.string(1) ?? "", secret: r.string(2) ?? "",
                                                   headers: r.string(3).flatMap { try? JSONValue.parse(Array($0.utf8)) },
-                                                  auth: r.string(4).flatMap { try? JSONValue.parse(Array($0.utf8)) })
+                                                  auth: r.string(4).flatMap { try? JSONValue.parse(Array($0.utf8)) },
+                                                  previousSecret: r.string(5))
             }
             return out
         }
@@ -247,7 +252,8 @@ public actor IntegrationBridge {
                            durationMillis: clock() - started)
         }
         var headers = WebhookSigning.headers(event: c.eventType, eventID: c.eventID, body: c.body, secret: endpoint.secret,
-                                             timestamp: started / 1000, custom: endpoint.headers, batchSize: c.batchSize)
+                                             timestamp: started / 1000, custom: endpoint.headers, batchSize: c.batchSize,
+                                             previousSecret: endpoint.previousSecret)
         if let auth = endpoint.auth {
             guard let line = credentials(auth) else {
                 return Outcome(verdict: .retry, errorClass: "credentials", error: "the integration's credentials are missing or unreadable",
@@ -357,6 +363,8 @@ public actor IntegrationBridge {
         if changed == 1 {
             logger.warn("webhook endpoint auto-paused", ["endpoint_id": endpointID, "attempts": String(total),
                                                          "failed": String(failed)])
+            try WebhookOutbox.endpointPaused(conn, endpointID: endpointID, reason: "\(failed) of \(total) attempts failed in 15 minutes",
+                                             now: now)
         }
     }
 

@@ -107,6 +107,23 @@ public struct WebhookEndpoints: Sendable {
         }
     }
 
+    /// A new secret (generated unless given); the old one keeps signing `webhook-signature` for 24 hours, so
+    /// receivers can switch without losing events. Returns the new secret, or nil when no such endpoint.
+    public func rotateSecret(projectID: String, id: String, secret: String?) async throws -> String? {
+        if let secret, secret.utf8.count < 16 || secret.utf8.count > 256 {
+            throw Invalid(field: "secret", description: "secret: 16 to 256 characters, or leave it out to have one generated")
+        }
+        let new = secret ?? WebhookSigning.generateSecret()
+        let now = WallClock.nowMillis()
+        let changed = try await database.write { conn in
+            try conn.run("""
+                UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_until = ?, secret = ?, updated_at = ?
+                WHERE id = ? AND project_id = ?
+                """, [now + 24 * 3_600_000, new, now, id, projectID])
+        }
+        return changed == 1 ? new : nil
+    }
+
     public func belongs(projectID: String, id: String) async throws -> Bool {
         try await database.read { conn in
             try conn.scalarInt("SELECT count(*) FROM webhook_endpoints WHERE id = ? AND project_id = ?", [id, projectID]) == 1

@@ -7,7 +7,7 @@ import Support
 public enum WebhookOutbox {
     public static let messageEvents: Set<String> = [
         "workflow.execution.handoff", "workflow.execution.webhook", "whatsapp.message.received", "whatsapp.order.received",
-        "whatsapp.contact.created", "whatsapp.contact.updated", "whatsapp.phone_number.created", "whatsapp.message.sent", "whatsapp.message.delivered", "whatsapp.message.read",
+        "whatsapp.contact.created", "whatsapp.contact.updated", "whatsapp.phone_number.created", "webhook.endpoint.paused", "whatsapp.message.sent", "whatsapp.message.delivered", "whatsapp.message.read",
         "whatsapp.message.failed", "whatsapp.conversation.created", "whatsapp.conversation.ended",
     ]
 
@@ -134,6 +134,31 @@ public enum WebhookOutbox {
                 INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts, next_attempt_at, created_at)
                 VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)
                 """, [Identifier.uuid(), endpoint, id, event, body, now, now])
+        }
+    }
+
+    /// `webhook.endpoint.paused` to the project's other active endpoints that subscribe to it (a Wasla addition):
+    /// the owner learns that one of their receivers stopped getting events.
+    static func endpointPaused(_ conn: SQLiteConnection, endpointID: String, reason: String, now: Int64) throws {
+        let event = "webhook.endpoint.paused"
+        guard let (projectID, url) = try conn.queryOne("SELECT project_id, url FROM webhook_endpoints WHERE id = ?", [endpointID],
+                                                       { ($0.string(0) ?? "", $0.string(1) ?? "") }) else { return }
+        let targets = try conn.query("""
+            SELECT id FROM webhook_endpoints WHERE project_id = ? AND id != ? AND kind = 'wasla' AND state = 'active' AND is_active = 1
+              AND events IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(events) WHERE value = ?)
+            """, [projectID, endpointID, event]) { $0.string(0) ?? "" }
+        guard !targets.isEmpty else { return }
+        let body = String(decoding: JSONValue.object([
+            ("project_id", .string(projectID)),
+            ("endpoint", .object([("id", .string(endpointID)), ("url", .string(url)), ("state", .string("paused")),
+                                  ("reason", .string(reason)), ("paused_at", rfc3339(now))])),
+        ]).encoded, as: UTF8.self)
+        let id = eventID(now: now)
+        for target in targets {
+            try conn.run("""
+                INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts, next_attempt_at, created_at)
+                VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+                """, [Identifier.uuid(), target, id, event, body, now, now])
         }
     }
 

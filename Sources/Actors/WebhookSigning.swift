@@ -36,7 +36,7 @@ public enum WebhookSigning {
 
     /// Every header line of an attempt, custom headers first so ours always win.
     static func headers(event: String, eventID: String, body: [UInt8], secret: String, timestamp: Int64,
-                        custom: JSONValue?, batchSize: Int? = nil) -> [String] {
+                        custom: JSONValue?, batchSize: Int? = nil, previousSecret: String? = nil) -> [String] {
         var lines: [String] = []
         if case .object(let fields) = custom ?? .null {
             for (name, value) in fields {
@@ -50,7 +50,8 @@ public enum WebhookSigning {
             "X-Webhook-Event: \(event)", "X-Webhook-Signature: \(signature(body: body, secret: secret))",
             "X-Idempotency-Key: \(eventID)", "X-Webhook-Payload-Version: v2", "webhook-id: \(eventID)",
             "webhook-timestamp: \(timestamp)",
-            "webhook-signature: \(standardSignature(id: eventID, timestamp: timestamp, body: body, secret: secret))",
+            "webhook-signature: \(standardSignature(id: eventID, timestamp: timestamp, body: body, secret: secret))"
+                + (previousSecret.map { " " + standardSignature(id: eventID, timestamp: timestamp, body: body, secret: $0) } ?? ""),
             "User-Agent: Wasla-Webhooks/1",
         ]
         if let batchSize { lines += ["X-Webhook-Batch: true", "X-Batch-Size: \(batchSize)"] }

@@ -68,6 +68,8 @@ enum OpenAPI {
         Operation(method: "post", path: "/api/v1/webhook-endpoints/{id}/test",
                   summary: "Send one synthetic event now (never retried, not counted by auto-pause)", scope: "admin",
                   body: "{event?}"),
+        Operation(method: "post", path: "/api/v1/webhook-endpoints/{id}/rotate-secret",
+                  summary: "A new secret; the previous one still signs webhook-signature for 24 h", scope: "admin", body: "{secret?}"),
         Operation(method: "post", path: "/api/v1/webhook-endpoints/{id}/replay",
                   summary: "Replay the delivered or dead deliveries of a time range (same idempotency keys)", scope: "admin",
                   body: "{since, until?, status?}", success: "202"),

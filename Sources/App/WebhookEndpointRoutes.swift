@@ -48,6 +48,20 @@ struct WebhookEndpointRoutes: Sendable {
                 ]))
             }
         }
+        routes.post("/api/v1/webhook-endpoints/:id/rotate-secret", maxBodyBytes: 4096) { [self] request in
+            try await auth.authorized(request, scope: "admin") { key in
+                do {
+                    let given = (try? JSONValue.parse(request.body))?["secret"]?.stringValue
+                    guard let secret = try await endpoints.rotateSecret(projectID: key.projectID, id: request.parameters["id"] ?? "",
+                                                                         secret: given) else {
+                        return .jsonError(.notFound, code: "unknown_endpoint", message: "no such endpoint", requestID: request.requestID)
+                    }
+                    return .json(.object([("secret", .string(secret)), ("previous_valid_for_seconds", .number(86_400))]))
+                } catch let e as WebhookEndpoints.Invalid {
+                    return .jsonError(.unprocessableContent, code: "invalid_\(e.field)", message: e.description, requestID: request.requestID)
+                }
+            }
+        }
         routes.post("/api/v1/webhook-endpoints/:id/replay", maxBodyBytes: 4096) { [self] request in
             try await auth.authorized(request, scope: "admin") { key in
                 let j = (try? JSONValue.parse(request.body)) ?? .object([])

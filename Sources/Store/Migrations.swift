@@ -5,7 +5,7 @@
 /// Unix milliseconds (`*_at`), except Meta's own `timestamp` fields, kept as Meta's Unix seconds; JSON is TEXT
 /// checked with `json_valid`; booleans are INTEGER 0/1. Tables are STRICT.
 public enum Migrations {
-    public static let all: [String] = [v1, v2, v3, v4, v5]
+    public static let all: [String] = [v1, v2, v3, v4, v5, v6]
 
     static let v1 = """
         -- v1: the schema of spec/original-readme.md translated to SQLite, plus conversations, sessions, api_keys,
@@ -388,5 +388,11 @@ public enum Migrations {
         CREATE UNIQUE INDEX webhook_batches_open ON webhook_batches (endpoint_id, ordering_key);
         CREATE INDEX webhook_batches_due ON webhook_batches (opened_at);
         ALTER TABLE webhook_deliveries ADD COLUMN batch_size INTEGER;
+        """
+
+    static let v6 = """
+        -- v6: secret rotation of outbound endpoints: the previous secret keeps signing webhook-signature for 24 h.
+        ALTER TABLE webhook_endpoints ADD COLUMN previous_secret TEXT;
+        ALTER TABLE webhook_endpoints ADD COLUMN previous_secret_until INTEGER;
         """
 }

@@ -172,6 +172,11 @@ final class OutboundWebhookTests: XCTestCase {
         _ = try await h.app.bridge.runDue()
         XCTAssertEqual(receiver.deliveries.last?.json?["message"]?["id"]?.stringValue, "wamid.O2", "then in order")
 
+        // A second receiver of the same project that wants to know about pauses.
+        let watcher = try FakeReceiver()
+        let w = try api("POST", "/api/v1/webhook-endpoints",
+                        #"{"phone_number_id":"\#(Meta.phoneNumberID)","url":"\#(watcher.url)","events":["webhook.endpoint.paused"]}"#)
+        XCTAssertEqual(w.status, 201, w.text)
         // 40 failing attempts in 15 minutes: paused, nothing dropped; resume through the API.
         for _ in 0..<40 { receiver.answerNext(.internalServerError) }
         for i in 0..<38 { try await inbound("wamid.A\(i)", from: "1555100\(String(format: "%04d", i))") }
@@ -183,6 +188,9 @@ final class OutboundWebhookTests: XCTestCase {
         let before = receiver.deliveries.count
         _ = try await h.app.bridge.runDue(limit: 100)
         XCTAssertEqual(receiver.deliveries.count, before, "no attempts while paused")
+        XCTAssertEqual(watcher.deliveries.map { $0.header("x-webhook-event") ?? "" }, ["webhook.endpoint.paused"])
+        XCTAssertEqual(watcher.deliveries.first?.json?["endpoint"]?["id"]?.stringValue, id)
+        await watcher.stop()
         XCTAssertEqual(try api("POST", "/api/v1/webhook-endpoints/\(id)/resume").status, 200)
         _ = try await h.app.bridge.runDue(limit: 100)
         XCTAssertGreaterThan(receiver.deliveries.count, before, "resumed")
@@ -310,6 +318,30 @@ final class OutboundWebhookTests: XCTestCase {
         XCTAssertEqual(receiver.deliveries.count, 2)
         XCTAssertEqual(receiver.deliveries.last?.header("x-batch-size"), "1")
         XCTAssertEqual(receiver.deliveries.last?.json?["data"]?.arrayValue?.first?["message"]?["id"]?.stringValue, "wamid.B4")
+    }
+
+    func testSecretRotationSignsWithBothFor24Hours() async throws {
+        let (id, old) = try createEndpoint()
+        let rotated = try JSONValue.parse(try api("POST", "/api/v1/webhook-endpoints/\(id)/rotate-secret").body)
+        let new = try XCTUnwrap(rotated["secret"]?.stringValue)
+        XCTAssertNotEqual(new, old)
+        try await inbound("wamid.ROT1")
+        _ = try await h.app.bridge.runDue()
+        let d = try XCTUnwrap(receiver.deliveries.last)
+        XCTAssertEqual(d.header("x-webhook-signature"), Identifier.hexString(Self.hmac(key: Array(new.utf8), d.body)), "the new secret")
+        let parts = (d.header("webhook-signature") ?? "").split(separator: " ").map(String.init)
+        XCTAssertEqual(parts.count, 2, "one entry per secret during the rotation")
+        let ts = d.header("webhook-timestamp") ?? ""
+        let idem = d.header("webhook-id") ?? ""
+        for (secret, part) in zip([new, old], parts) {
+            let key = Array(try XCTUnwrap(Data(base64Encoded: String(secret.dropFirst(6)))))
+            XCTAssertEqual(part, "v1," + Data(Self.hmac(key: key, Array("\(idem).\(ts).".utf8) + d.body)).base64EncodedString())
+        }
+        // After 24 hours only the new secret signs.
+        try await h.app.database.write { try $0.run("UPDATE webhook_endpoints SET previous_secret_until = 1") }
+        try await inbound("wamid.ROT2", from: "15550000002")
+        _ = try await h.app.bridge.runDue()
+        XCTAssertEqual(receiver.deliveries.last?.header("webhook-signature")?.split(separator: " ").count, 1)
     }
 
     func testEndpointValidationRefusesUnsafeURLs() throws {
