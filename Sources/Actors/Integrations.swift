@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Store
 import Support
@@ -81,6 +82,89 @@ public struct Integrations: Sendable {
             return "\(name): \(secret)"
         case "basic": return "Authorization: Basic " + Data(secret.utf8).base64EncodedString()
         default: return nil
+        }
+    }
+
+    // MARK: Per-project integrations (API)
+
+    let database: Database
+    let guardrail: OutboundGuard
+    let box: SecretBox?
+
+    public init(database: Database, guardrail: OutboundGuard, box: SecretBox?) {
+        self.database = database
+        self.guardrail = guardrail
+        self.box = box
+    }
+
+    /// Creates an integration of the project and its endpoint row. The URL passes the SSRF guard like any
+    /// user-configured URL; the credential is sealed with SecretBox (so SESSION_SECRET must be set) and never
+    /// returned. Returns the integration id.
+    public func create(projectID: String, type: String, name: String?, url: String, scheme: String?, secret: String?,
+                       header: String?, events: [String]?) async throws -> String {
+        guard Self.types.contains(type) else {
+            throw WebhookEndpoints.Invalid(field: "type", description: "type: one of \(Self.types.joined(separator: ", "))")
+        }
+        do {
+            let g = guardrail
+            let checked: Result<OutboundGuard.Target, OutboundGuard.Refusal> = await withCheckedContinuation { c in
+                DispatchQueue.global().async { c.resume(returning: Result { () throws(OutboundGuard.Refusal) in try g.check(url) }) }
+            }
+            _ = try checked.get()
+        } catch {
+            throw WebhookEndpoints.Invalid(field: "url", description: "url: \(error.description)")
+        }
+        var auth: String?
+        if let scheme {
+            guard ["bearer", "api_key", "basic"].contains(scheme), let secret, !secret.isEmpty, secret.utf8.count <= 4096 else {
+                throw WebhookEndpoints.Invalid(field: "auth", description: "auth: scheme bearer, api_key or basic with its secret")
+            }
+            guard let box, let sealed = box.seal(secret) else {
+                throw WebhookEndpoints.Invalid(field: "auth", description: "auth: set SESSION_SECRET on the server to store credentials encrypted")
+            }
+            var fields: [(String, JSONValue)] = [("scheme", .string(scheme)), ("sealed", .string(Data(sealed).base64EncodedString()))]
+            if let header { fields.append(("header", .string(header))) }
+            let value = JSONValue.object(fields)
+            guard Self.header(for: value, environment: [:], box: box) != nil else {
+                throw WebhookEndpoints.Invalid(field: "auth", description: "auth.header: a header name that is not reserved")
+            }
+            auth = String(decoding: value.encoded, as: UTF8.self)
+        }
+        let authJSON = auth
+        let chosen = events ?? Self.defaultEvents[type] ?? []
+        for e in chosen where !WebhookOutbox.messageEvents.contains(e) {
+            throw WebhookEndpoints.Invalid(field: "events", description: "events: unknown event '\(e)'")
+        }
+        let id = Identifier.uuid()
+        let now = WallClock.nowMillis()
+        let eventsJSON = chosen.isEmpty ? nil : String(decoding: JSONValue.array(chosen.map { .string($0) }).encoded, as: UTF8.self)
+        let config = String(decoding: JSONValue.object([("url", .string(url)), ("source", .string("api"))]).encoded, as: UTF8.self)
+        try await database.write { conn in
+            try conn.run("""
+                INSERT INTO integrations (id, project_id, type, name, is_active, config, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?)
+                """, [id, projectID, type, name ?? type, config, now, now])
+            try conn.run("""
+                INSERT INTO webhook_endpoints (id, project_id, url, events, secret, payload_version, kind, integration_id, auth,
+                                               created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'v2', 'wasla', ?, ?, ?, ?)
+                """, [id, projectID, url, eventsJSON, WebhookSigning.generateSecret(), id, authJSON, now, now])
+        }
+        return id
+    }
+
+    public func list(projectID: String) async throws -> [JSONValue] {
+        try await database.read { conn in
+            try conn.query("""
+                SELECT i.id, i.type, i.name, i.is_active, e.url, e.state, e.events, json_extract(e.auth, '$.scheme')
+                FROM integrations i LEFT JOIN webhook_endpoints e ON e.integration_id = i.id WHERE i.project_id = ? ORDER BY i.created_at
+                """, [projectID]) { r in
+                .object([
+                    ("id", .string(r.string(0) ?? "")), ("type", .string(r.string(1) ?? "")), ("name", .string(r.string(2) ?? "")),
+                    ("is_active", .bool(r.int(3) == 1)), ("url", r.string(4).map { .string($0) } ?? .null),
+                    ("state", r.string(5).map { .string($0) } ?? .null),
+                    ("events", r.string(6).flatMap { try? JSONValue.parse(Array($0.utf8)) } ?? .null),
+                    ("auth_scheme", r.string(7).map { .string($0) } ?? .null),
+                ])
+            }
         }
     }
 }

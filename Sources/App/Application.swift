@@ -139,7 +139,12 @@ final class Application: Sendable {
         TemplateRoutes(auth: apiAuth, database: database, templates: templates).register(in: &routes)
         MediaRoutes(database: database, mediaDirectory: config.dataDirectory + "/media", apiAuth: apiAuth,
                     links: dashboard.mediaLinks, store: parts.media, maxUploadBytes: config.mediaMaxBytes).register(in: &routes)
-        WebhookEndpointRoutes(auth: apiAuth, endpoints: WebhookEndpoints(database: database, guardrail: guardrail),
+        // URLs users configure (endpoints, per-project integrations) are checked with the plain guard, without the
+        // environment's integration hosts, so nobody can point a webhook at the operator's ERP.
+        let userGuard = try OutboundGuard(allowlist: config.outboundAllowlist)
+        IntegrationRoutes(auth: apiAuth, integrations: Integrations(database: database, guardrail: userGuard, box: secretBox))
+            .register(in: &routes)
+        WebhookEndpointRoutes(auth: apiAuth, endpoints: WebhookEndpoints(database: database, guardrail: userGuard),
                               bridge: bridge)
             .register(in: &routes)
         WebhookRoutes(verifyToken: config.whatsappVerifyToken, ingest: ingest, maxBodyBytes: config.webhookMaxBodyBytes,

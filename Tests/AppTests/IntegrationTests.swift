@@ -123,3 +123,31 @@ final class IntegrationTests: XCTestCase {
                                          environment: env, box: nil), "cannot override a reserved header")
     }
 }
+
+/// Per-project integrations created through the API: validated URL, sealed credentials, delivery with them.
+final class ProjectIntegrationTests: XCTestCase {
+    func testCreateThroughTheAPIAndDeliverWithSealedCredentials() async throws {
+        let receiver = try FakeReceiver()
+        let h = try await AppHarness(["QUEUE_WORKER": "off", "OUTBOUND_ALLOWLIST": "127.0.0.1",
+                                      "SESSION_SECRET": String(repeating: "i", count: 40)])
+        let key = String(try StoreCommands.createKey(h.app.config, name: "k", scopes: ["admin"], project: nil).prefix { $0 != "\n" })
+        func post(_ body: String) throws -> RawResponse {
+            try h.client().exchange("POST /api/v1/integrations HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        }
+        XCTAssertEqual(try post(#"{"type":"crm","url":"http://10.0.0.9/hook"}"#).status, 422, "the SSRF guard applies")
+        XCTAssertEqual(try post(#"{"type":"fax","url":"\#(receiver.url)"}"#).status, 422)
+        let r = try post(#"{"type":"custom","name":"Zapier","url":"\#(receiver.url)","events":["whatsapp.message.received"],"auth":{"scheme":"api_key","key":"zap-secret-1","header":"X-Zap-Key"}}"#)
+        XCTAssertEqual(r.status, 201, r.text)
+        let listed = try h.client().exchange("GET /api/v1/integrations HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\n\r\n")
+        XCTAssertTrue(listed.text.contains(#""auth_scheme":"api_key""#), listed.text)
+        XCTAssertFalse(listed.text.contains("zap-secret-1"), "never returned")
+        XCTAssertEqual(try h.post(Meta.envelope(messages: [Meta.text("wamid.Z1", "hi", timestamp: Int(Date().timeIntervalSince1970))])).status, 200)
+        _ = try await h.app.processor.drain()
+        _ = try await h.app.bridge.runDue()
+        XCTAssertEqual(receiver.deliveries.first?.header("x-zap-key"), "zap-secret-1")
+        let wal = try Data(contentsOf: URL(fileURLWithPath: h.app.config.databasePath + "-wal"))
+        XCTAssertNil(wal.range(of: Data("zap-secret-1".utf8)), "stored sealed")
+        await h.stop()
+        await receiver.stop()
+    }
+}
