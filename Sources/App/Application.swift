@@ -134,6 +134,7 @@ final class Application: Sendable {
         MessageAPI(auth: apiAuth, sender: parts.sender, database: database).register(in: &routes)
         ConversationAPI(auth: apiAuth, database: database).register(in: &routes)
         KeyRoutes(auth: apiAuth).register(in: &routes)
+        OpsAPI(auth: apiAuth, database: database, processor: processor, defaultProjectID: defaults.projectID).register(in: &routes)
         ConfigAPI(auth: apiAuth, database: database, secrets: secretBox).register(in: &routes)
         let templates = Templates(database: database, graph: graph, token: config.whatsappAccessToken, secrets: secretBox)
         TemplateRoutes(auth: apiAuth, database: database, templates: templates).register(in: &routes)

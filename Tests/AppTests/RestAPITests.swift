@@ -110,3 +110,39 @@ final class RestAPITests: XCTestCase {
         XCTAssertEqual(try call("POST", "/api/v1/keys/\(entry["id"]?.stringValue ?? "")/revoke").0, 404, "already revoked")
     }
 }
+
+/// Operations through `/api/v1`: project, WABAs, jobs, events (install-wide) and users.
+final class OpsAPITests: XCTestCase {
+    func testOpsEndpointsAndTheirScope() async throws {
+        let h = try await AppHarness(["QUEUE_WORKER": "off", "BASIC_AUTH_USERS": "ops@example.com:ops-password-123:admin"])
+        let body = Meta.envelope(messages: [Meta.text("wamid.OPS1", "hi", timestamp: Int(Date().timeIntervalSince1970))])
+        XCTAssertEqual(try h.post(body).status, 200)
+        _ = try await h.app.processor.drain()
+        let admin = String(try StoreCommands.createKey(h.app.config, name: "a", scopes: ["admin"], project: nil).prefix { $0 != "\n" })
+        func call(_ method: String, _ path: String, key: String = admin) throws -> RawResponse {
+            try h.client().exchange("\(method) \(path) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nContent-Length: 0\r\n\r\n")
+        }
+        XCTAssertTrue(try call("GET", "/api/v1/project").text.contains(#""is_default":true"#))
+        XCTAssertTrue(try call("GET", "/api/v1/wabas").text.contains(Meta.waba))
+        let jobs = try JSONValue.parse(try call("GET", "/api/v1/jobs?state=pending").body)
+        let job = try XCTUnwrap(jobs["data"]?.arrayValue?.first?["id"]?.stringValue)
+        XCTAssertEqual(try call("POST", "/api/v1/jobs/\(job)/retry").status, 404, "a pending job is not retried")
+        try await h.app.database.write { try $0.run("UPDATE message_jobs SET status = 'dead' WHERE id = ?", [job]) }
+        XCTAssertEqual(try call("POST", "/api/v1/jobs/\(job)/retry").status, 200)
+        let events = try JSONValue.parse(try call("GET", "/api/v1/events").body)
+        let event = try XCTUnwrap(events["data"]?.arrayValue?.first?["id"]?.stringValue)
+        XCTAssertEqual(try call("GET", "/api/v1/events/\(event)").body, Array(body.utf8), "the raw bytes as Meta sent them")
+        XCTAssertEqual(try call("POST", "/api/v1/events/\(event)/replay").status, 202)
+        let users = try call("GET", "/api/v1/users").text
+        XCTAssertTrue(users.contains("ops@example.com") && !users.contains("pbkdf2"), "no hashes")
+        let other = try await h.app.database.write { conn -> String in
+            let p = Identifier.uuid()
+            try conn.run("INSERT INTO projects (id, name, slug, created_at, updated_at) VALUES (?, 'B', 'b', 0, 0)", [p])
+            return p
+        }
+        let foreign = String(try StoreCommands.createKey(h.app.config, name: "b", scopes: ["admin"], project: other).prefix { $0 != "\n" })
+        XCTAssertEqual(try call("GET", "/api/v1/events", key: foreign).status, 403, "install-wide data needs the default project")
+        XCTAssertEqual(try JSONValue.parse(try call("GET", "/api/v1/jobs", key: foreign).body)["data"]?.arrayValue?.count, 0)
+        await h.stop()
+    }
+}
