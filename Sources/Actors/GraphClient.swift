@@ -42,6 +42,11 @@ public final class GraphClient: Sendable {
         await call(method: "GET", path: path, token: token, body: nil)
     }
 
+    /// `DELETE /{version}/{path}`.
+    public func delete(_ path: String, token: String) async -> Result<JSONValue, GraphError> {
+        await call(method: "DELETE", path: path, token: token, body: nil)
+    }
+
     /// Sends one message (`message` in Meta's shape, without `messaging_product`); returns the wamid.
     public func sendMessage(phoneNumberID: String, token: String, message: [(String, JSONValue)]) async
         -> Result<String, GraphError> {
@@ -237,6 +242,7 @@ enum CurlCall {
             }
         } else {
             _ = wasla_curl_set_long(h, CURLOPT_HTTPGET, 1)
+            if request.method != "GET" { _ = wasla_curl_set_str(h, CURLOPT_CUSTOMREQUEST, request.method) }
             rc = curl_easy_perform(h)
         }
         var status = 0

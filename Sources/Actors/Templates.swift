@@ -9,12 +9,39 @@ public struct Templates: Sendable {
     let graph: GraphClient
     let token: String?
     let secrets: SecretBox?
+    private let periodic = Locked<Task<Void, Never>?>(nil)
 
     public init(database: Database, graph: GraphClient, token: String?, secrets: SecretBox?) {
         self.database = database
         self.graph = graph
         self.token = token
         self.secrets = secrets
+    }
+
+    /// Syncs every WABA every `seconds` (the first run after one interval); failures are logged and retried at
+    /// the next run. Template webhooks keep rows current in between.
+    public func startPeriodicSync(everySeconds seconds: Int, logger: Logger) {
+        let me = self
+        periodic.withLock { t in
+            guard t == nil, seconds > 0 else { return }
+            t = Task {
+                while !Task.isCancelled {
+                    do { try await Task.sleep(for: .seconds(seconds)) } catch { return }
+                    do {
+                        let r = try await me.sync(projectID: nil)
+                        if !r.failures.isEmpty { logger.warn("template sync failures", ["failures": r.failures.joined(separator: "; ")]) }
+                    } catch {
+                        logger.warn("template sync failed", ["error": "\(error)"])
+                    }
+                }
+            }
+        }
+    }
+
+    public func stopPeriodicSync() async {
+        let t = periodic.withLock { $0.take() }
+        t?.cancel()
+        await t?.value
     }
 
     public struct SyncReport: Sendable, Equatable {
@@ -61,6 +88,71 @@ public struct Templates: Sendable {
             report.templates += try await store(all, wabaRowID: rowID)
         }
         return report
+    }
+
+    public enum ManageError: Error, Sendable, Equatable {
+        case unknownWABA
+        case token(String)
+        case graph(GraphError)
+    }
+
+    /// The WABA row, Meta's WABA id and a usable token, for a WABA of the project (the only one when `wabaID` is nil).
+    func target(projectID: String, wabaID: String?) async throws -> Result<(String, String, String), ManageError> {
+        let rows = try await database.read { conn in
+            try conn.query("""
+                SELECT w.id, w.waba_id, (SELECT access_token_encrypted FROM whatsapp_numbers n
+                                         WHERE n.whatsapp_business_account_id = w.id AND access_token_encrypted IS NOT NULL LIMIT 1)
+                FROM whatsapp_business_accounts w WHERE w.project_id = ?1 AND (?2 IS NULL OR w.waba_id = ?2)
+                """, [projectID, wabaID]) { ($0.string(0) ?? "", $0.string(1) ?? "", $0.blob(2)) }
+        }
+        guard rows.count == 1, let (row, waba, sealed) = rows.first else { return .failure(.unknownWABA) }
+        switch NumberToken.resolve(sealed: sealed, box: secrets, installToken: token) {
+        case .success(let t): return .success((row, waba, t))
+        case .failure(let e): return .failure(.token(e.description))
+        }
+    }
+
+    /// Creates a template in Meta (`POST /{waba-id}/message_templates`) and records it with Meta's status
+    /// (usually PENDING until reviewed; the status webhook moves it on). Returns Meta's template id.
+    public func create(projectID: String, wabaID: String?, template: JSONValue) async throws -> Result<String, ManageError> {
+        let (row, waba, token): (String, String, String)
+        switch try await target(projectID: projectID, wabaID: wabaID) {
+        case .success(let t): (row, waba, token) = t
+        case .failure(let e): return .failure(e)
+        }
+        switch await graph.post("\(waba)/message_templates", token: token, json: template.encoded) {
+        case .failure(let e):
+            return .failure(.graph(e))
+        case .success(let answer):
+            guard let id = answer["id"]?.stringValue else { return .failure(.graph(.transport("the answer has no template id"))) }
+            var fields: [(String, JSONValue)] = [("id", .string(id))]
+            if case .object(let given) = template { fields += given.filter { $0.0 != "id" } }
+            fields.append(("status", answer["status"] ?? .string("PENDING")))
+            if let category = answer["category"] { fields.append(("category", category)) }
+            _ = try await store([.object(fields)], wabaRowID: row)
+            return .success(id)
+        }
+    }
+
+    /// Deletes a template by name (all its languages) in Meta, then here.
+    public func delete(projectID: String, wabaID: String?, name: String) async throws -> Result<Int, ManageError> {
+        let (row, waba, token): (String, String, String)
+        switch try await target(projectID: projectID, wabaID: wabaID) {
+        case .success(let t): (row, waba, token) = t
+        case .failure(let e): return .failure(e)
+        }
+        switch await graph.delete("\(waba)/message_templates?name=\(FormURLEncodedLite.encode(name))", token: token) {
+        case .failure(let e):
+            return .failure(.graph(e))
+        case .success:
+            let n = try await database.write { conn in
+                try conn.run("""
+                    DELETE FROM templates WHERE wa_template_name = ?
+                      AND phone_number_id IN (SELECT id FROM whatsapp_numbers WHERE whatsapp_business_account_id = ?)
+                    """, [name, row])
+            }
+            return .success(n)
+        }
     }
 
     /// Upserts the templates for every number of the WABA; returns how many templates.

@@ -29,6 +29,7 @@ final class Application: Sendable {
     let dashboard: Dashboard
     let bridge: IntegrationBridge
     let tableStats: TableStats
+    let templates: Templates
     /// (method, pattern) of every route, for the OpenAPI test.
     let routeTable: [(String, String)]
     let startedAt = WallClock.nowMillis()
@@ -137,6 +138,7 @@ final class Application: Sendable {
         OpsAPI(auth: apiAuth, database: database, processor: processor, defaultProjectID: defaults.projectID).register(in: &routes)
         ConfigAPI(auth: apiAuth, database: database, secrets: secretBox).register(in: &routes)
         let templates = Templates(database: database, graph: graph, token: config.whatsappAccessToken, secrets: secretBox)
+        self.templates = templates
         TemplateRoutes(auth: apiAuth, database: database, templates: templates).register(in: &routes)
         MediaRoutes(database: database, mediaDirectory: config.dataDirectory + "/media", apiAuth: apiAuth,
                     links: dashboard.mediaLinks, store: parts.media, maxUploadBytes: config.mediaMaxBytes).register(in: &routes)
@@ -187,6 +189,7 @@ final class Application: Sendable {
         }
         maintenance.start()
         tableStats.start(logger: logger.child("store"))
+        templates.startPeriodicSync(everySeconds: config.templateSyncHours * 3600, logger: logger.child("templates"))
         logger.info("listening", ["host": config.host, "port": String(port), "data_dir": config.dataDirectory,
                                   "event_loops": String(config.http.loopCount)])
         return port
@@ -205,6 +208,7 @@ final class Application: Sendable {
         await reload?.value
         await maintenance.stop()
         await tableStats.stop()
+        await templates.stopPeriodicSync()
         logger.info("background work stopped; closing the store")
         await database.close()
         lock.release()

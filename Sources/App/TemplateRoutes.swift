@@ -13,6 +13,18 @@ struct TemplateRoutes: Sendable {
         routes.get("/api/v1/templates") { [self] request in
             try await auth.authorized(request, scope: "read") { key in try await list(request, key) }
         }
+        routes.post("/api/v1/templates", maxBodyBytes: 64 * 1024) { [self] request in
+            try await auth.authorized(request, scope: "admin") { key in try await create(request, key) }
+        }
+        routes.add(.DELETE, "/api/v1/templates/:name") { [self] request in
+            try await auth.authorized(request, scope: "admin") { key in
+                switch try await templates.delete(projectID: key.projectID, wabaID: request.query["waba_id"],
+                                                  name: request.parameters["name"] ?? "") {
+                case .success(let n): return .json(.object([("deleted", .number(Double(n)))]))
+                case .failure(let e): return Self.failure(e, request)
+                }
+            }
+        }
         routes.post("/api/v1/templates/sync") { [self] request in
             try await auth.authorized(request, scope: "admin") { key in
                 let report = try await templates.sync(projectID: key.projectID)
@@ -21,6 +33,41 @@ struct TemplateRoutes: Sendable {
                     ("failures", .array(report.failures.map { .string($0) })),
                 ]), status: report.failures.isEmpty ? .ok : .badGateway)
             }
+        }
+    }
+
+    static func failure(_ e: Templates.ManageError, _ request: HTTPRequest) -> HTTPResponse {
+        switch e {
+        case .unknownWABA:
+            return .jsonError(.unprocessableContent, code: "invalid_waba_id",
+                              message: "waba_id: name one WhatsApp business account of this project", requestID: request.requestID)
+        case .token(let why):
+            return .jsonError(.unprocessableContent, code: "token_unavailable", message: why, requestID: request.requestID)
+        case .graph(let g):
+            let status = g.httpStatus.flatMap { (400..<500).contains($0) ? HTTPStatus(code: $0, reason: "Meta error") : nil } ?? .badGateway
+            return .jsonError(status, code: "graph_error", message: g.message + (g.code.map { " (code \($0))" } ?? ""),
+                              requestID: request.requestID)
+        }
+    }
+
+    /// `POST /api/v1/templates`: `{waba_id?, name, language, category, components}` in Meta's shape.
+    func create(_ request: HTTPRequest, _ key: APIKeys.Key) async throws -> HTTPResponse {
+        guard let j = try? JSONValue.parse(request.body), case .object(let fields) = j else {
+            return .jsonError(.badRequest, code: "invalid_json", message: "the body must be a JSON object", requestID: request.requestID)
+        }
+        guard let name = j["name"]?.stringValue, !name.isEmpty, name.utf8.count <= 512,
+              name.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "_" }) else {
+            return .jsonError(.unprocessableContent, code: "invalid_name", message: "name: lowercase letters, digits and underscores",
+                              requestID: request.requestID)
+        }
+        guard j["language"]?.stringValue != nil, j["category"]?.stringValue != nil, j["components"]?.arrayValue != nil else {
+            return .jsonError(.unprocessableContent, code: "invalid_template",
+                              message: "language, category and components are required (Meta's template shape)", requestID: request.requestID)
+        }
+        let template = JSONValue.object(fields.filter { $0.0 != "waba_id" })
+        switch try await templates.create(projectID: key.projectID, wabaID: j["waba_id"]?.stringValue, template: template) {
+        case .success(let id): return .json(.object([("id", .string(id)), ("name", .string(name))]), status: .created)
+        case .failure(let e): return Self.failure(e, request)
         }
     }
 

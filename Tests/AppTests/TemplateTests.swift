@@ -83,6 +83,29 @@ final class TemplateTests: XCTestCase {
         XCTAssertEqual(fake.recorded.last?.json?["template"]?["name"]?.stringValue, "order_shipped")
     }
 
+    func testCreateAndDeleteGoThroughMeta() throws {
+        fake.answerNext(.init(status: .ok, body: #"{"id":"7777","status":"PENDING","category":"UTILITY"}"#))
+        let template = #"{"name":"delivery_note","language":"en_US","category":"UTILITY","components":[{"type":"BODY","text":"Your parcel {{1}} arrives {{2}}."}]}"#
+        let (s, created) = try call("POST", "/api/v1/templates", template)
+        XCTAssertEqual(s, 201, "\(created)")
+        XCTAssertEqual(created["id"]?.stringValue, "7777")
+        XCTAssertEqual(fake.recorded.last?.path, "/v21.0/\(Meta.waba)/message_templates")
+        XCTAssertEqual(fake.recorded.last?.json?["name"]?.stringValue, "delivery_note")
+        let (_, list) = try call("GET", "/api/v1/templates")
+        let row = try XCTUnwrap(list["data"]?.arrayValue?.first { $0["name"]?.stringValue == "delivery_note" })
+        XCTAssertEqual(row["status"]?.stringValue, "PENDING")
+        XCTAssertEqual(row["variables_count"]?.intValue, 2)
+        XCTAssertEqual(try call("POST", "/api/v1/templates", #"{"name":"Bad Name","language":"en","category":"UTILITY","components":[]}"#).0, 422)
+        fake.answerNext(.init(status: .ok, body: #"{"success":true}"#))
+        let (ds, deleted) = try call("DELETE", "/api/v1/templates/delivery_note")
+        XCTAssertEqual(ds, 200)
+        XCTAssertEqual(deleted["deleted"]?.intValue, 1)
+        XCTAssertEqual(fake.recorded.last?.method, "DELETE")
+        XCTAssertEqual(fake.recorded.last?.query, "name=delivery_note")
+        fake.answerNext(.metaError(.badRequest, code: 100, message: "Template name does not exist"))
+        XCTAssertEqual(try call("DELETE", "/api/v1/templates/nope").0, 400, "Meta's refusal passes through")
+    }
+
     func testPlaceholderCounting() {
         XCTAssertEqual(Templates.placeholders("Hi {{1}} and {{ 2 }} and {{1}}"), 2)
         XCTAssertEqual(Templates.placeholders("{{first_name}} {{order}}"), 2)

@@ -64,6 +64,7 @@ public final class FakeGraphServer: Sendable {
         }
         b.add(.POST, "/*path", handler)
         b.add(.GET, "/*path", handler)
+        b.add(.DELETE, "/*path", handler)
         server = try TestServer(router: b.build())
     }
 
