@@ -33,10 +33,11 @@ test: deps
 	$(SWIFT) test --skip-build
 
 # The dashboard in a real browser: headless Chromium driven by Selenium through sign-in, inbox, a conversation,
-# a reply (to a loopback fake Graph API) and sign-out. Installs chromium, chromium-driver and selenium if missing.
+# a reply (to a loopback fake Graph API) and sign-out; then pywa (a Cloud API client from PyPI) sends through the
+# Graph-compatible proxy. Installs chromium, chromium-driver, selenium and pywa if missing.
 e2e: deps
 	@command -v chromedriver >/dev/null 2>&1 || { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium chromium-driver; }
-	@python3 -c 'import selenium' 2>/dev/null || python3 -m pip install --quiet selenium
+	@python3 -c 'import selenium, pywa' 2>/dev/null || python3 -m pip install --quiet selenium pywa
 	$(SWIFT) build --product wasla
 	python3 Tests/e2e/e2e.py
 

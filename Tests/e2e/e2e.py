@@ -81,6 +81,31 @@ def signed_webhook(port):
         assert r.status == 200, r.status
 
 
+def pywa_through_the_proxy(binary, env, port):
+    """A real Cloud API client library from PyPI (pywa), pointed at Wasla's Graph-compatible proxy by rewriting only
+    the host of its requests, with a Wasla API key as its token: a send and a mark-as-read must reach the fake Graph API."""
+    import httpx
+    from pywa import WhatsApp
+
+    out = subprocess.run([binary, "keys", "create", "--name", "pywa", "--scopes", "send"], env=env, capture_output=True,
+                         text=True, check=True).stdout
+    key = out.split()[0]
+
+    class ToWasla(httpx.HTTPTransport):
+        def handle_request(self, request):
+            request.url = request.url.copy_with(scheme="http", host="127.0.0.1", port=port)
+            return super().handle_request(request)
+
+    wa = WhatsApp(phone_id="100000000000001", token=key, session=httpx.Client(transport=ToWasla()), api_version="21.0")
+    before = len(SENT)
+    sent = wa.send_message(to="15550000001", text="Sent by pywa through Wasla")
+    assert sent.id.startswith("wamid.E2E"), sent
+    assert SENT[-1]["json"]["text"]["body"] == "Sent by pywa through Wasla" and SENT[-1]["auth"] == "Bearer e2e-token", SENT[-1]
+    assert wa.mark_message_as_read(message_id="wamid.IN1") is not None
+    assert SENT[-1]["json"].get("status") == "read" and len(SENT) == before + 2, SENT[-1]
+    print("e2e: pywa %s sent and marked read through the Graph-compatible proxy: OK" % __import__("pywa").__version__)
+
+
 def main():
     from selenium import webdriver
     from selenium.webdriver.common.by import By
@@ -146,6 +171,7 @@ def main():
         driver.get(base + "/inbox")
         assert "/login" in driver.current_url, "signed out"
         print("e2e: sign-in, inbox, conversation, reply through the fake Graph API, sign-out: OK; screenshots in e2e-artifacts/")
+        pywa_through_the_proxy(binary, env, port)
     finally:
         if driver is not None:
             driver.quit()
