@@ -157,7 +157,8 @@ final class Application: Sendable {
                            templates: templates, bridge: bridge)
         OpenAPI.register(in: &routes)
         // Last: its `/:version/:phone/messages` pattern must not shadow the routes above.
-        GraphProxyRoutes(keys: apiAuth.keys, limiter: apiAuth.limiter, sender: parts.sender, database: database)
+        GraphProxyRoutes(keys: apiAuth.keys, limiter: apiAuth.limiter, sender: parts.sender, database: database, media: parts.media,
+                         templates: templates, links: dashboard.mediaLinks)
             .register(in: &routes)
         let router = routes.build(registry: metrics, mapError: ErrorMapping.responder(logger: logger.child("http")))
         self.routeTable = router.routeTable.map { ($0.method.rawValue, $0.pattern) }

@@ -13,6 +13,9 @@ struct GraphProxyRoutes: Sendable {
     let limiter: RateLimiter
     let sender: OutboundSender
     let database: Database
+    let media: MediaStore
+    let templates: Templates
+    let links: MediaLinks
 
     /// `v21.0`-style first segment: such paths authenticate with an API key in the handler, never a cookie.
     static func isGraphPath(_ path: String) -> Bool {
@@ -23,6 +26,10 @@ struct GraphProxyRoutes: Sendable {
 
     func register(in routes: inout RouterBuilder) {
         routes.post("/:version/:phone/messages", maxBodyBytes: 64 * 1024) { [self] request in try await messages(request) }
+        routes.post("/:version/:phone/media", maxBodyBytes: 110 * 1024 * 1024) { [self] request in try await upload(request) }
+        routes.get("/:version/:waba/message_templates") { [self] request in try await listTemplates(request) }
+        routes.post("/:version/:waba/message_templates", maxBodyBytes: 64 * 1024) { [self] request in try await createTemplate(request) }
+        routes.get("/:version/:media") { [self] request in try await mediaURL(request) }
     }
 
     /// Meta's error shape (`error.message`, `type`, `code`, `error_subcode`, `error_data`, `fbtrace_id`).
@@ -38,20 +45,36 @@ struct GraphProxyRoutes: Sendable {
         return .json(.object([("error", .object(fields))]), status: HTTPStatus(code: status, reason: "Error"))
     }
 
-    func messages(_ request: HTTPRequest) async throws -> HTTPResponse {
+    /// The caller's key (a Wasla API key as the bearer token), rate-limited and with `scope`, or Meta's error shape.
+    func authorize(_ request: HTTPRequest, scope: String) async throws -> Authorized {
         let trace = "wasla-" + request.requestID
         guard Self.isGraphPath(request.path) else {
-            return .jsonError(.notFound, code: "not_found", message: "no route for this path", requestID: request.requestID)
+            return .refused(.jsonError(.notFound, code: "not_found", message: "no route for this path", requestID: request.requestID))
         }
         let bearer = request.headers["authorization"].flatMap { $0.lowercased().hasPrefix("bearer ") ? String($0.dropFirst(7)) : nil }
         guard let bearer, let key = try await keys.authenticate(bearer) else {
-            return Self.metaError(401, code: 190, message: "Invalid OAuth access token - use a Wasla project API key", trace: trace)
+            return .refused(Self.metaError(401, code: 190, message: "Invalid OAuth access token - use a Wasla project API key", trace: trace))
         }
         guard await limiter.check(key.id).allowed else {
-            return Self.metaError(429, code: 4, message: "Application request limit reached", trace: trace)
+            return .refused(Self.metaError(429, code: 4, message: "Application request limit reached", trace: trace))
         }
-        guard key.scopes.contains("send") || key.scopes.contains("admin") else {
-            return Self.metaError(403, code: 10, message: "(#10) This API key lacks the 'send' scope", trace: trace)
+        guard key.scopes.contains(scope) || key.scopes.contains("admin") else {
+            return .refused(Self.metaError(403, code: 10, message: "(#10) This API key lacks the '\(scope)' scope", trace: trace))
+        }
+        return .key(key)
+    }
+
+    enum Authorized {
+        case key(APIKeys.Key)
+        case refused(HTTPResponse)
+    }
+
+    func messages(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let trace = "wasla-" + request.requestID
+        let key: APIKeys.Key
+        switch try await authorize(request, scope: "send") {
+        case .key(let k): key = k
+        case .refused(let refusal): return refusal
         }
         guard let json = try? JSONValue.parse(request.body), case .object = json else {
             return Self.metaError(400, code: 100, message: "(#100) The body must be a JSON object", trace: trace)

@@ -100,6 +100,14 @@ enum OpenAPI {
         Operation(method: "post", path: "/{version}/{phone}/messages",
                   summary: "Graph-API-compatible send / mark read (Meta's shapes; the bearer is a Wasla API key)",
                   scope: "send", body: "Meta's Cloud API message body"),
+        Operation(method: "post", path: "/{version}/{phone}/media", summary: "Graph-compatible media upload (multipart, as Meta's)",
+                  scope: "send", body: "multipart/form-data: messaging_product, type, file"),
+        Operation(method: "get", path: "/{version}/{media}", summary: "Graph-compatible media lookup: a signed Wasla URL to the file",
+                  scope: "read"),
+        Operation(method: "get", path: "/{version}/{waba}/message_templates", summary: "Graph-compatible template list",
+                  scope: "read"),
+        Operation(method: "post", path: "/{version}/{waba}/message_templates", summary: "Graph-compatible template creation",
+                  scope: "admin", body: "Meta's template body"),
     ]
 
     /// `/api/v1/x/:id` → `/api/v1/x/{id}`.

@@ -75,4 +75,39 @@ final class GraphProxyTests: XCTestCase {
         XCTAssertEqual(try h.client().exchange("POST /v21.0/\(Meta.phoneNumberID)/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}").status, 401)
         XCTAssertEqual(try h.client().exchange("POST /api/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}").status, 401)
     }
+
+    func testMediaAndTemplatesInMetasShapes() async throws {
+        // Upload as Meta's clients do (multipart), then look the media up and fetch it from the URL given.
+        fake.answerNext(.init(status: .ok, body: #"{"id":"4242"}"#))
+        let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47] + Array(repeating: 7, count: 100)
+        var body = Array("--b1\r\nContent-Disposition: form-data; name=\"messaging_product\"\r\n\r\nwhatsapp\r\n".utf8)
+        body += Array("--b1\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\nimage/png\r\n".utf8)
+        body += Array("--b1\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n".utf8)
+        body += png + Array("\r\n--b1--\r\n".utf8)
+        let c = try h.client()
+        try c.send(Array("POST /v21.0/\(Meta.phoneNumberID)/media HTTP/1.1\r\nHost: wasla.test\r\nAuthorization: Bearer \(key)\r\nContent-Type: multipart/form-data; boundary=b1\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body)
+        let up = try c.readResponse()
+        XCTAssertEqual(up.status, 200, up.text)
+        XCTAssertEqual(try JSONValue.parse(up.body)["id"]?.stringValue, "4242")
+        let readKey = String(try StoreCommands.createKey(h.app.config, name: "r", scopes: ["read"], project: nil).prefix { $0 != "\n" })
+        let lookup = try h.client().exchange("GET /v21.0/4242 HTTP/1.1\r\nHost: 127.0.0.1:\(h.port)\r\nAuthorization: Bearer \(readKey)\r\n\r\n")
+        let info = try JSONValue.parse(lookup.body)
+        XCTAssertEqual(info["mime_type"]?.stringValue, "image/png")
+        XCTAssertEqual(info["sha256"]?.stringValue, Identifier.hexString(CryptoBytes.sha256(png)))
+        let url = try XCTUnwrap(info["url"]?.stringValue)
+        let path = String(url.drop { $0 != "/" }.dropFirst(2).drop { $0 != "/" })
+        XCTAssertEqual(try h.client().exchange("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n").body, png, "the URL serves the file")
+        XCTAssertEqual(try h.client().exchange("GET /v21.0/unknown HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(readKey)\r\n\r\n").status, 400)
+
+        // Templates: created through the proxy (forwarded to Meta), then listed in Meta's shape.
+        let admin = String(try StoreCommands.createKey(h.app.config, name: "a", scopes: ["admin"], project: nil).prefix { $0 != "\n" })
+        fake.answerNext(.init(status: .ok, body: #"{"id":"555","status":"PENDING","category":"MARKETING"}"#))
+        let t = #"{"name":"spring_sale","language":"en","category":"MARKETING","components":[{"type":"BODY","text":"Sale {{1}}"}]}"#
+        let created = try h.client().exchange("POST /v21.0/\(Meta.waba)/message_templates HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(admin)\r\nContent-Length: \(t.utf8.count)\r\n\r\n\(t)")
+        XCTAssertEqual(created.status, 200, created.text)
+        XCTAssertEqual(try JSONValue.parse(created.body)["id"]?.stringValue, "555")
+        let listed = try JSONValue.parse(try h.client().exchange("GET /v21.0/\(Meta.waba)/message_templates HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(readKey)\r\n\r\n").body)
+        XCTAssertEqual(listed["data"]?.arrayValue?.first?["name"]?.stringValue, "spring_sale")
+        XCTAssertEqual(listed["data"]?.arrayValue?.first?["status"]?.stringValue, "PENDING")
+    }
 }
