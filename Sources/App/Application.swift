@@ -135,7 +135,8 @@ final class Application: Sendable {
         MessageAPI(auth: apiAuth, sender: parts.sender, database: database).register(in: &routes)
         ConversationAPI(auth: apiAuth, database: database).register(in: &routes)
         KeyRoutes(auth: apiAuth).register(in: &routes)
-        OpsAPI(auth: apiAuth, database: database, processor: processor, defaultProjectID: defaults.projectID).register(in: &routes)
+        OpsAPI(auth: apiAuth, database: database, processor: processor, defaultProjectID: defaults.projectID,
+               users: dashboard.users, hasher: dashboard.hasher).register(in: &routes)
         ConfigAPI(auth: apiAuth, database: database, secrets: secretBox).register(in: &routes)
         let templates = Templates(database: database, graph: graph, token: config.whatsappAccessToken, secrets: secretBox)
         self.templates = templates

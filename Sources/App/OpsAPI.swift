@@ -4,7 +4,7 @@ import Store
 import Support
 
 /// `/api/v1` for operations, admin scope: the project, its WABAs, jobs (list, retry), stored webhook events (list,
-/// raw body, replay) and dashboard users (list). Jobs and events are scoped to the key's project where they carry
+/// raw body, replay), dashboard users (list, create) and new projects. Jobs and events are scoped to the key's project where they carry
 /// one; webhook events are install-wide (a body may concern several projects), so they need the admin scope of a
 /// key of the default project.
 struct OpsAPI: Sendable {
@@ -12,6 +12,8 @@ struct OpsAPI: Sendable {
     let database: Database
     let processor: WebhookProcessor
     let defaultProjectID: String
+    let users: Users
+    let hasher: PasswordHasher
 
     func register(in routes: inout RouterBuilder) {
         get("/api/v1/project") { r, k in try await project(r, k) }
@@ -21,7 +23,9 @@ struct OpsAPI: Sendable {
         get("/api/v1/events") { r, k in try await events(r, k) }
         get("/api/v1/events/:id") { r, k in try await event(r, k) }
         post("/api/v1/events/:id/replay") { r, k in try await replayEvent(r, k) }
-        get("/api/v1/users") { r, k in try await users(r, k) }
+        get("/api/v1/users") { r, k in try await userList(r, k) }
+        post("/api/v1/users") { r, k in try await createUser(r, k) }
+        post("/api/v1/projects") { r, k in try await createProject(r, k) }
 
         func get(_ path: String, _ body: @escaping @Sendable (HTTPRequest, APIKeys.Key) async throws -> HTTPResponse) {
             routes.get(path) { [auth] request in try await auth.authorized(request, scope: "admin") { try await body(request, $0) } }
@@ -144,7 +148,52 @@ struct OpsAPI: Sendable {
     }
 
     /// Dashboard users (install-wide, like events): never their password hashes.
-    func users(_ r: HTTPRequest, _ key: APIKeys.Key) async throws -> HTTPResponse {
+    /// `{email, role, password}`: creates a dashboard user or resets its password and role (ending its sessions).
+    func createUser(_ r: HTTPRequest, _ key: APIKeys.Key) async throws -> HTTPResponse {
+        if let refused = installWide(r, key) { return refused }
+        guard let j = try? JSONValue.parse(r.body), let email = j["email"]?.stringValue, Users.isValidEmail(email) else {
+            return .jsonError(.unprocessableContent, code: "invalid_email", message: "email: a valid address is required", requestID: r.requestID)
+        }
+        guard let role = j["role"]?.stringValue.flatMap(Users.Role.init(rawValue:)) else {
+            return .jsonError(.unprocessableContent, code: "invalid_role", message: "role: admin, agent or viewer", requestID: r.requestID)
+        }
+        guard let password = j["password"]?.stringValue, password.count >= 12, password.utf8.count <= PasswordHasher.maxPasswordBytes,
+              let hash = await hasher.hash(password) else {
+            return .jsonError(.unprocessableContent, code: "invalid_password", message: "password: 12 to 1024 characters",
+                              requestID: r.requestID)
+        }
+        let id = try await users.upsert(email: email, passwordHash: hash, role: role)
+        return .json(.object([("id", .string(id)), ("email", .string(email)), ("role", .string(role.rawValue))]), status: .created)
+    }
+
+    /// `{name, slug}`: a new project with its default workflow, and an admin API key for it (shown once).
+    func createProject(_ r: HTTPRequest, _ key: APIKeys.Key) async throws -> HTTPResponse {
+        if let refused = installWide(r, key) { return refused }
+        guard let j = try? JSONValue.parse(r.body), let name = j["name"]?.stringValue, !name.isEmpty, name.utf8.count <= 200,
+              let slug = j["slug"]?.stringValue, !slug.isEmpty, slug.utf8.count <= 64,
+              slug.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "-" }) else {
+            return .jsonError(.unprocessableContent, code: "invalid_project",
+                              message: "name (1-200 bytes) and slug (lowercase letters, digits, dashes) are required", requestID: r.requestID)
+        }
+        let now = WallClock.nowMillis()
+        let created = try await database.write { conn -> (String, String)? in
+            guard try conn.scalarInt("SELECT count(*) FROM projects WHERE slug = ?", [slug]) == 0 else { return nil }
+            let id = Identifier.uuid()
+            try conn.run("INSERT INTO projects (id, name, slug, is_default, created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?)",
+                         [id, name, slug, now, now])
+            try conn.run("""
+                INSERT INTO workflows (id, project_id, name, is_default, is_active, ai_enabled, created_at, updated_at)
+                VALUES (?, ?, 'Default workflow', 1, 1, 0, ?, ?)
+                """, [Identifier.uuid(), id, now, now])
+            return (id, try APIKeys.create(conn, projectID: id, name: "admin (created with the project)", scopes: ["admin"]))
+        }
+        guard let (id, apiKey) = created else {
+            return .jsonError(.conflict, code: "slug_taken", message: "a project with this slug exists", requestID: r.requestID)
+        }
+        return .json(.object([("id", .string(id)), ("slug", .string(slug)), ("api_key", .string(apiKey))]), status: .created)
+    }
+
+    func userList(_ r: HTTPRequest, _ key: APIKeys.Key) async throws -> HTTPResponse {
         if let refused = installWide(r, key) { return refused }
         let rows = try await database.read { conn in
             try conn.query("SELECT id, email, role, is_active, last_login_at, created_at FROM users ORDER BY email") { u -> JSONValue in

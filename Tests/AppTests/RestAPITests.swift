@@ -143,6 +143,20 @@ final class OpsAPITests: XCTestCase {
         let foreign = String(try StoreCommands.createKey(h.app.config, name: "b", scopes: ["admin"], project: other).prefix { $0 != "\n" })
         XCTAssertEqual(try call("GET", "/api/v1/events", key: foreign).status, 403, "install-wide data needs the default project")
         XCTAssertEqual(try JSONValue.parse(try call("GET", "/api/v1/jobs", key: foreign).body)["data"]?.arrayValue?.count, 0)
+
+        func post(_ path: String, _ body: String, key: String = admin) throws -> RawResponse {
+            try h.client().exchange("POST \(path) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        }
+        let project = try post("/api/v1/projects", #"{"name":"Clinic","slug":"clinic"}"#)
+        XCTAssertEqual(project.status, 201, project.text)
+        let clinicKey = try XCTUnwrap(JSONValue.parse(project.body)["api_key"]?.stringValue)
+        XCTAssertTrue(try call("GET", "/api/v1/project", key: clinicKey).text.contains(#""slug":"clinic""#), "the new key is the new project's")
+        XCTAssertTrue(try call("GET", "/api/v1/workflows", key: clinicKey).text.contains("Default workflow"), "created with its workflow")
+        XCTAssertEqual(try post("/api/v1/projects", #"{"name":"Again","slug":"clinic"}"#).status, 409)
+        XCTAssertEqual(try post("/api/v1/projects", #"{"name":"X","slug":"y"}"#, key: clinicKey).status, 403, "install-wide")
+        XCTAssertEqual(try post("/api/v1/users", #"{"email":"nurse@example.com","role":"agent","password":"short"}"#).status, 422)
+        XCTAssertEqual(try post("/api/v1/users", #"{"email":"nurse@example.com","role":"agent","password":"a long password"}"#).status, 201)
+        XCTAssertEqual(try Browser(port: h.port).login("nurse@example.com", "a long password").status, 303)
         await h.stop()
     }
 }
