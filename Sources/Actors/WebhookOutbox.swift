@@ -113,6 +113,19 @@ public enum WebhookOutbox {
         }
     }
 
+    /// Ends the open conversations idle for longer than `idleMillis` (end reason `inactive`), emitting
+    /// `whatsapp.conversation.ended` for each; returns how many. Run periodically, so a conversation ends on time
+    /// even when the customer never writes again.
+    @discardableResult
+    public static func endIdleConversations(_ conn: SQLiteConnection, idleMillis: Int64, now: Int64) throws -> Int {
+        let ended = try conn.query("""
+            UPDATE conversations SET status = 'closed', closed_at = ?1, ended_reason = 'inactive', updated_at = ?1
+            WHERE status = 'open' AND COALESCE(last_message_at, created_at) < ?2 RETURNING id
+            """, [now, now - idleMillis]) { $0.string(0) ?? "" }
+        for id in ended { try conversationEnded(conn, conversationID: id, now: now) }
+        return ended.count
+    }
+
     /// `whatsapp.phone_number.created` to the project-wide endpoints (integrations) when a number is connected.
     public static func phoneNumberCreated(_ conn: SQLiteConnection, projectID: String, numberID: String, phoneNumberID: String,
                                    display: String?, now: Int64) throws {

@@ -89,7 +89,8 @@ final class Application: Sendable {
         self.logger = Logger(label: "wasla", sink: logSink)
         self.metrics = MetricsRegistry()
         self.readiness = Readiness(database: database, dataDirectory: config.dataDirectory)
-        self.maintenance = Maintenance(database: database, logger: logger.child("store"))
+        self.maintenance = Maintenance(database: database, logger: logger.child("store"),
+                                       conversationIdleMillis: Int64(config.conversationIdleHours) * 3_600_000)
         StoreMetrics.register(database: database, in: metrics)
         self.tableStats = TableStats(database: database, registry: metrics)
         let processor = WebhookProcessor(database: database, defaults: defaults, options: config.processingOptions,

@@ -110,6 +110,24 @@ final class IntegrationTests: XCTestCase {
         XCTAssertEqual(ended["conversation"]?["wasla"]?["end_reason"]?.stringValue, "api")
     }
 
+    func testIdleConversationsAreEndedBySweepWithTheirEvent() async throws {
+        try await h.app.database.write { try $0.run("UPDATE webhook_endpoints SET events = NULL WHERE id = 'env-crm'") }
+        let now = Int(Date().timeIntervalSince1970)
+        XCTAssertEqual(try h.post(Meta.envelope(messages: [Meta.text("wamid.IDLE", "hi", timestamp: now)])).status, 200)
+        _ = try await h.app.processor.drain()
+        let dayAgo = WallClock.nowMillis() - 25 * 3_600_000
+        try await h.app.database.write { try $0.run("UPDATE conversations SET last_message_at = ?, created_at = ?", [dayAgo, dayAgo]) }
+        let later = WallClock.nowMillis()
+        let n = try await h.app.database.write { try WebhookOutbox.endIdleConversations($0, idleMillis: 24 * 3_600_000, now: later) }
+        XCTAssertEqual(n, 1)
+        let again = try await h.app.database.write { try WebhookOutbox.endIdleConversations($0, idleMillis: 24 * 3_600_000, now: later) }
+        XCTAssertEqual(again, 0, "ended once")
+        for _ in 0..<3 { _ = try await h.app.bridge.runDue() }
+        let ended = try XCTUnwrap(crm.deliveries.first { $0.header("x-webhook-event") == "whatsapp.conversation.ended" }?.json)
+        XCTAssertEqual(ended["conversation"]?["wasla"]?["end_reason"]?.stringValue, "inactivity")
+        XCTAssertEqual(ended["conversation"]?["status"]?.stringValue, "ended")
+    }
+
     func testCredentialHeaders() {
         let env = ["K": "s3cret"]
         XCTAssertEqual(Integrations.header(for: .object([("scheme", .string("bearer")), ("env", .string("K"))]), environment: env, box: nil),
