@@ -106,8 +106,8 @@ struct EventApplier {
             """, [numberID, defaults.projectID, wabaRow, phoneNumberID, displayPhone, now, now])
         report.registeredNumbers += 1
         if try outboxActive() {
-            try WebhookOutbox.phoneNumberCreated(conn, projectID: defaults.projectID, numberID: numberID,
-                                                 phoneNumberID: phoneNumberID, display: displayPhone, now: now)
+            try WebhookOutbox.phoneNumber(conn, event: "whatsapp.phone_number.created", projectID: defaults.projectID,
+                                          numberID: numberID, phoneNumberID: phoneNumberID, display: displayPhone, now: now)
         }
         return Route(numberID: numberID, projectID: defaults.projectID, workflowID: try defaultWorkflow(defaults.projectID),
                      phoneNumberID: phoneNumberID)

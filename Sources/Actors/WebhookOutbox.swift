@@ -7,7 +7,8 @@ import Support
 public enum WebhookOutbox {
     public static let messageEvents: Set<String> = [
         "workflow.execution.handoff", "workflow.execution.webhook", "whatsapp.message.received", "whatsapp.order.received",
-        "whatsapp.contact.created", "whatsapp.contact.updated", "whatsapp.phone_number.created", "webhook.endpoint.paused", "whatsapp.message.sent", "whatsapp.message.delivered", "whatsapp.message.read",
+        "whatsapp.contact.created", "whatsapp.contact.updated", "whatsapp.phone_number.created", "whatsapp.phone_number.deleted",
+        "whatsapp.config.created", "webhook.endpoint.paused", "whatsapp.message.sent", "whatsapp.message.delivered", "whatsapp.message.read",
         "whatsapp.message.failed", "whatsapp.conversation.created", "whatsapp.conversation.ended",
     ]
 
@@ -46,39 +47,6 @@ public enum WebhookOutbox {
               AND (events IS NULL OR json_array_length(events) = 0
                    OR EXISTS (SELECT 1 FROM json_each(events) WHERE value = ?2))
             """, [numberID, event]) { $0.string(0) ?? "" }
-    }
-
-    /// `whatsapp.contact.created` / `.updated` to the project-wide endpoints (a CRM keeps its contacts in step).
-    static func contact(_ conn: SQLiteConnection, projectID: String, contactID: String, created: Bool, now: Int64) throws {
-        let event = created ? "whatsapp.contact.created" : "whatsapp.contact.updated"
-        let targets = try conn.query("""
-            SELECT id FROM webhook_endpoints
-            WHERE whatsapp_number_id IS NULL AND project_id = ? AND kind = 'wasla' AND state != 'disabled' AND is_active = 1
-              AND (events IS NULL OR json_array_length(events) = 0 OR EXISTS (SELECT 1 FROM json_each(events) WHERE value = ?))
-            """, [projectID, event]) { $0.string(0) ?? "" }
-        guard !targets.isEmpty else { return }
-        guard let body = try conn.queryOne("""
-            SELECT id, wa_id, user_id, profile_name, phone, opted_out, created_at, updated_at FROM contacts WHERE id = ?
-            """, [contactID], { r -> JSONValue in
-                func text(_ i: Int32) -> JSONValue { r.string(i).map { .string($0) } ?? .null }
-                return .object([
-                    ("project_id", .string(projectID)),
-                    ("contact", .object([
-                        ("id", text(0)), ("wa_id", text(1)), ("business_scoped_user_id", text(2)), ("profile_name", text(3)),
-                        ("phone", text(4)), ("opted_out", .bool(r.int(5) == 1)), ("created_at", rfc3339(r.int(6))),
-                        ("updated_at", rfc3339(r.int(7))),
-                    ])),
-                ])
-            }) else { return }
-        let bytes = String(decoding: body.encoded, as: UTF8.self)
-        let id = eventID(now: now)
-        for endpoint in targets {
-            try conn.run("""
-                INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts,
-                                                next_attempt_at, ordering_key, created_at)
-                VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?) ON CONFLICT (endpoint_id, event_id) DO NOTHING
-                """, [Identifier.uuid(), endpoint, id, event, bytes, now, "contact:" + contactID, now])
-        }
     }
 
     /// Writes one delivery per subscribed endpoint; `body` is built only when someone listens.
@@ -124,101 +92,6 @@ public enum WebhookOutbox {
             """, [now, now - idleMillis]) { $0.string(0) ?? "" }
         for id in ended { try conversationEnded(conn, conversationID: id, now: now) }
         return ended.count
-    }
-
-    /// `whatsapp.phone_number.created` to the project-wide endpoints (integrations) when a number is connected.
-    public static func phoneNumberCreated(_ conn: SQLiteConnection, projectID: String, numberID: String, phoneNumberID: String,
-                                   display: String?, now: Int64) throws {
-        let event = "whatsapp.phone_number.created"
-        let targets = try conn.query("""
-            SELECT id FROM webhook_endpoints WHERE whatsapp_number_id IS NULL AND project_id = ? AND kind = 'wasla'
-              AND state != 'disabled' AND is_active = 1
-              AND (events IS NULL OR json_array_length(events) = 0 OR EXISTS (SELECT 1 FROM json_each(events) WHERE value = ?))
-            """, [projectID, event]) { $0.string(0) ?? "" }
-        guard !targets.isEmpty else { return }
-        let body = String(decoding: JSONValue.object([
-            ("project_id", .string(projectID)),
-            ("phone_number", .object([("id", .string(numberID)), ("phone_number_id", .string(phoneNumberID)),
-                                      ("display_phone_number", display.map { .string($0) } ?? .null)])),
-        ]).encoded, as: UTF8.self)
-        let id = eventID(now: now)
-        for endpoint in targets {
-            try conn.run("""
-                INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts, next_attempt_at, created_at)
-                VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)
-                """, [Identifier.uuid(), endpoint, id, event, body, now, now])
-        }
-    }
-
-    /// `webhook.endpoint.paused` to the project's other active endpoints that subscribe to it (a Wasla addition):
-    /// the owner learns that one of their receivers stopped getting events.
-    static func endpointPaused(_ conn: SQLiteConnection, endpointID: String, reason: String, now: Int64) throws {
-        let event = "webhook.endpoint.paused"
-        guard let (projectID, url) = try conn.queryOne("SELECT project_id, url FROM webhook_endpoints WHERE id = ?", [endpointID],
-                                                       { ($0.string(0) ?? "", $0.string(1) ?? "") }) else { return }
-        let targets = try conn.query("""
-            SELECT id FROM webhook_endpoints WHERE project_id = ? AND id != ? AND kind = 'wasla' AND state = 'active' AND is_active = 1
-              AND events IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(events) WHERE value = ?)
-            """, [projectID, endpointID, event]) { $0.string(0) ?? "" }
-        guard !targets.isEmpty else { return }
-        let body = String(decoding: JSONValue.object([
-            ("project_id", .string(projectID)),
-            ("endpoint", .object([("id", .string(endpointID)), ("url", .string(url)), ("state", .string("paused")),
-                                  ("reason", .string(reason)), ("paused_at", rfc3339(now))])),
-        ]).encoded, as: UTF8.self)
-        let id = eventID(now: now)
-        for target in targets {
-            try conn.run("""
-                INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts, next_attempt_at, created_at)
-                VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)
-                """, [Identifier.uuid(), target, id, event, body, now, now])
-        }
-    }
-
-    // MARK: Batching (§5)
-
-    /// Adds a `message.received` payload to the endpoint's open batch for the conversation when the endpoint
-    /// batches (`batch_window_ms > 0`); a full batch becomes a delivery at once. False when it does not batch.
-    static func buffer(_ conn: SQLiteConnection, endpoint: String, key: String, item: String, now: Int64) throws -> Bool {
-        guard let (window, maxSize) = try conn.queryOne("SELECT batch_window_ms, batch_max FROM webhook_endpoints WHERE id = ?",
-                                                        [endpoint], { ($0.int(0) ?? 0, $0.int(1) ?? 1) }), window > 0 else { return false }
-        let updated = try conn.query("""
-            UPDATE webhook_batches SET items = json_insert(items, '$[#]', json(?)), size = size + 1
-            WHERE endpoint_id = ? AND ordering_key = ? RETURNING id, size
-            """, [item, endpoint, key]) { ($0.string(0) ?? "", $0.int(1) ?? 0) }
-        if updated.isEmpty {
-            try conn.run("""
-                INSERT INTO webhook_batches (id, endpoint_id, ordering_key, opened_at, size, items) VALUES (?, ?, ?, ?, 1, json_array(json(?)))
-                """, [Identifier.uuid(), endpoint, key, now, item])
-            if maxSize <= 1 { try closeBatches(conn, where: "endpoint_id = ? AND ordering_key = ?", [endpoint, key], now: now) }
-        } else if let (_, size) = updated.first, size >= maxSize {
-            try closeBatches(conn, where: "endpoint_id = ? AND ordering_key = ?", [endpoint, key], now: now)
-        }
-        return true
-    }
-
-    /// Batches whose window has ended become deliveries (the bridge calls this before claiming); returns how many.
-    @discardableResult
-    public static func flushDueBatches(_ conn: SQLiteConnection, now: Int64) throws -> Int {
-        try closeBatches(conn, where: """
-            opened_at + (SELECT batch_window_ms FROM webhook_endpoints e WHERE e.id = webhook_batches.endpoint_id) <= ?
-            """, [now], now: now)
-    }
-
-    /// Turns the selected batches into deliveries, each formed once with a `bat_` key that never changes.
-    @discardableResult
-    static func closeBatches(_ conn: SQLiteConnection, where condition: String, _ arguments: [any SQLBindable], now: Int64) throws -> Int {
-        let closed = try conn.query("DELETE FROM webhook_batches WHERE \(condition) RETURNING endpoint_id, ordering_key, size, items",
-                                    arguments) { ($0.string(0) ?? "", $0.string(1) ?? "", $0.int(2) ?? 0, $0.string(3) ?? "[]") }
-        for (endpoint, key, size, items) in closed {
-            let body = #"{"type":"whatsapp.message.received","batch":true,"data":"# + items + "}"
-            try conn.run("""
-                INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts,
-                                                next_attempt_at, ordering_key, batch_size, created_at)
-                VALUES (?, ?, ?, 'whatsapp.message.received', ?, 'pending', 0, ?, ?, ?, ?)
-                """, [Identifier.uuid(), endpoint, eventID(prefix: "bat_", now: now), body, now, key, size, now])
-        }
-        return closed.count
     }
 
     /// `workflow.execution.forward`: the message sent to one integration of its project, chosen by type (`erp`,

@@ -149,6 +149,8 @@ final class Application: Sendable {
         let userGuard = try OutboundGuard(allowlist: config.outboundAllowlist)
         IntegrationRoutes(auth: apiAuth, integrations: Integrations(database: database, guardrail: userGuard, box: secretBox))
             .register(in: &routes)
+        PlatformRoutes(auth: apiAuth, database: database, bridge: bridge,
+                       endpoints: WebhookEndpoints(database: database, guardrail: userGuard)).register(in: &routes)
         WebhookEndpointRoutes(auth: apiAuth, endpoints: WebhookEndpoints(database: database, guardrail: userGuard),
                               bridge: bridge)
             .register(in: &routes)

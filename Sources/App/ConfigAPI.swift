@@ -104,7 +104,8 @@ struct ConfigAPI: Sendable {
                 INSERT INTO whatsapp_numbers (id, project_id, phone_number_id, display_phone_number, workflow_id,
                                               access_token_encrypted, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, [id, project, phone, display, workflow, sealed, now, now])
-            try WebhookOutbox.phoneNumberCreated(conn, projectID: project, numberID: id, phoneNumberID: phone, display: display, now: now)
+            try WebhookOutbox.phoneNumber(conn, event: "whatsapp.phone_number.created", projectID: project, numberID: id,
+                                          phoneNumberID: phone, display: display, now: now)
             return .saved(id)
         }
         switch outcome {

@@ -36,7 +36,8 @@ struct WebAuth: Sendable {
                                            "/api/webhook", "/webhook", "/webhook/whatsapp", "/api/queue/whatsapp"]
 
     static func isPublic(_ path: String) -> Bool {
-        publicPaths.contains(path) || path.hasPrefix("/api/v1/") || path == "/api/v1" || GraphProxyRoutes.isGraphPath(path)
+        publicPaths.contains(path) || path.hasPrefix("/api/v1/") || path == "/api/v1" || path.hasPrefix("/platform/v1/")
+            || GraphProxyRoutes.isGraphPath(path)
     }
 
     init(sessions: SessionStore, secureCookie: Bool, publicURL: String?) {

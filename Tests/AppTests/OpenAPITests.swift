@@ -26,7 +26,7 @@ final class OpenAPITests: XCTestCase {
             }
         }
         let registered = Set(h.app.routeTable
-            .filter { $0.1.hasPrefix("/api/v1") || $0.1.hasPrefix("/:version") }
+            .filter { $0.1.hasPrefix("/api/v1") || $0.1.hasPrefix("/:version") || $0.1.hasPrefix("/platform/v1") }
             .map { "\($0.0) \(OpenAPI.openAPIPath($0.1))" })
         XCTAssertFalse(registered.isEmpty)
         XCTAssertEqual(registered.subtracting(described), [], "registered but not described")

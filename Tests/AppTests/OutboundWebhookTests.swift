@@ -344,6 +344,24 @@ final class OutboundWebhookTests: XCTestCase {
         XCTAssertEqual(receiver.deliveries.last?.header("webhook-signature")?.split(separator: " ").count, 1)
     }
 
+    func testKapsoShapedDeliveryLogAndTestSend() async throws {
+        let (id, _) = try createEndpoint()
+        receiver.answerNext(.badRequest)
+        try await inbound("wamid.K1")
+        try await inbound("wamid.K2", from: "15550000002")
+        _ = try await h.app.bridge.runDue()
+        let all = try JSONValue.parse(try api("GET", "/platform/v1/webhook_deliveries?period=7d&limit=1").body)
+        XCTAssertEqual(all["data"]?.arrayValue?.count, 1)
+        let next = try XCTUnwrap(all["paging"]?["next"]?.stringValue)
+        XCTAssertEqual(try JSONValue.parse(try api("GET", next).body)["data"]?.arrayValue?.count, 1)
+        let errors = try JSONValue.parse(try api("GET", "/platform/v1/webhook_deliveries?errors_only=true&webhook_id=\(id)").body)
+        XCTAssertEqual(errors["data"]?.arrayValue?.map { $0["status"]?.stringValue ?? "" }, ["dead"])
+        XCTAssertEqual(try api("GET", "/platform/v1/webhook_deliveries?period=1y").status, 422)
+        let test = try JSONValue.parse(try api("POST", "/platform/v1/whatsapp/webhooks/\(id)/test").body)
+        XCTAssertEqual(test["data"]?["success"], .bool(true))
+        XCTAssertEqual(try api("POST", "/platform/v1/whatsapp/webhooks/nope/test").status, 404)
+    }
+
     func testEndpointValidationRefusesUnsafeURLs() throws {
         for (url, reason) in [("ftp://example.com/x", "only http"), ("http://169.254.169.254/latest/meta-data", "link-local"),
                               ("http://user:pw@127.0.0.1/x", "credentials"), ("http://10.1.2.3/", "private"),

@@ -1,0 +1,96 @@
+import Store
+import Support
+
+/// Project-wide events (outbound-webhooks.md §2): they go to the endpoints without a number (integrations), or to
+/// the project's endpoints that list them, never to a number's message stream.
+extension WebhookOutbox {
+    /// An event to the project-wide endpoints that subscribe to it; the body is built only when someone listens.
+    static func emitProjectWide(_ conn: SQLiteConnection, projectID: String, event: String, orderingKey: String? = nil,
+                                now: Int64, body: () throws -> JSONValue?) throws {
+        let targets = try conn.query("""
+            SELECT id FROM webhook_endpoints WHERE whatsapp_number_id IS NULL AND project_id = ? AND kind = 'wasla'
+              AND state != 'disabled' AND is_active = 1
+              AND (events IS NULL OR json_array_length(events) = 0 OR EXISTS (SELECT 1 FROM json_each(events) WHERE value = ?))
+            """, [projectID, event]) { $0.string(0) ?? "" }
+        guard !targets.isEmpty, let value = try body() else { return }
+        try insert(conn, targets: targets, event: event, body: value, orderingKey: orderingKey, now: now)
+    }
+
+    static func insert(_ conn: SQLiteConnection, targets: [String], event: String, body: JSONValue, orderingKey: String?,
+                       now: Int64) throws {
+        let bytes = String(decoding: body.encoded, as: UTF8.self)
+        let id = eventID(now: now)
+        for endpoint in targets {
+            try conn.run("""
+                INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts, next_attempt_at,
+                                                ordering_key, created_at)
+                VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
+                """, [Identifier.uuid(), endpoint, id, event, bytes, now, orderingKey, now])
+        }
+    }
+
+    /// `whatsapp.contact.created` / `.updated` (a CRM keeps its contacts in step).
+    static func contact(_ conn: SQLiteConnection, projectID: String, contactID: String, created: Bool, now: Int64) throws {
+        let event = created ? "whatsapp.contact.created" : "whatsapp.contact.updated"
+        try emitProjectWide(conn, projectID: projectID, event: event, orderingKey: "contact:" + contactID, now: now) {
+            try conn.queryOne("""
+                SELECT id, wa_id, user_id, profile_name, phone, opted_out, created_at, updated_at FROM contacts WHERE id = ?
+                """, [contactID]) { r -> JSONValue in
+                func text(_ i: Int32) -> JSONValue { r.string(i).map { .string($0) } ?? .null }
+                return .object([
+                    ("project_id", .string(projectID)),
+                    ("contact", .object([
+                        ("id", text(0)), ("wa_id", text(1)), ("business_scoped_user_id", text(2)), ("profile_name", text(3)),
+                        ("phone", text(4)), ("opted_out", .bool(r.int(5) == 1)), ("created_at", rfc3339(r.int(6))),
+                        ("updated_at", rfc3339(r.int(7))),
+                    ])),
+                ])
+            }
+        }
+    }
+
+    /// `whatsapp.phone_number.created` / `.deleted`: a number was connected, or removed (deactivated).
+    public static func phoneNumber(_ conn: SQLiteConnection, event: String, projectID: String, numberID: String,
+                                   phoneNumberID: String, display: String?, now: Int64) throws {
+        try emitProjectWide(conn, projectID: projectID, event: event, now: now) {
+            .object([
+                ("project_id", .string(projectID)),
+                ("phone_number", .object([("id", .string(numberID)), ("phone_number_id", .string(phoneNumberID)),
+                                          ("display_phone_number", display.map { .string($0) } ?? .null)])),
+            ])
+        }
+    }
+
+    /// `whatsapp.config.created`: WhatsApp credentials (a WABA's app secret) were added to the project.
+    public static func configCreated(_ conn: SQLiteConnection, projectID: String, wabaID: String, now: Int64) throws {
+        try emitProjectWide(conn, projectID: projectID, event: "whatsapp.config.created", now: now) {
+            .object([("project_id", .string(projectID)),
+                     ("config", .object([("waba_id", .string(wabaID)), ("kind", .string("app_secret"))]))])
+        }
+    }
+
+    /// `webhook.endpoint.paused` to the project's other active endpoints that subscribe to it (a Wasla addition):
+    /// the owner learns that one of their receivers stopped getting events.
+    static func endpointPaused(_ conn: SQLiteConnection, endpointID: String, reason: String, now: Int64) throws {
+        let event = "webhook.endpoint.paused"
+        guard let (projectID, url) = try conn.queryOne("SELECT project_id, url FROM webhook_endpoints WHERE id = ?", [endpointID],
+                                                       { ($0.string(0) ?? "", $0.string(1) ?? "") }) else { return }
+        let targets = try conn.query("""
+            SELECT id FROM webhook_endpoints WHERE project_id = ? AND id != ? AND kind = 'wasla' AND state = 'active' AND is_active = 1
+              AND events IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(events) WHERE value = ?)
+            """, [projectID, endpointID, event]) { $0.string(0) ?? "" }
+        guard !targets.isEmpty else { return }
+        let body = String(decoding: JSONValue.object([
+            ("project_id", .string(projectID)),
+            ("endpoint", .object([("id", .string(endpointID)), ("url", .string(url)), ("state", .string("paused")),
+                                  ("reason", .string(reason)), ("paused_at", rfc3339(now))])),
+        ]).encoded, as: UTF8.self)
+        let id = eventID(now: now)
+        for target in targets {
+            try conn.run("""
+                INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts, next_attempt_at, created_at)
+                VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+                """, [Identifier.uuid(), target, id, event, body, now, now])
+        }
+    }
+}
