@@ -20,6 +20,9 @@ struct ConfigAPI: Sendable {
         routes.post("/api/v1/numbers", maxBodyBytes: 16 * 1024) { [self] r in
             try await auth.authorized(r, scope: "admin") { try await saveNumber(r, $0) }
         }
+        routes.add(.DELETE, "/api/v1/numbers/:phone") { [self] r in
+            try await auth.authorized(r, scope: "admin") { try await removeNumber(r, $0) }
+        }
         routes.get("/api/v1/workflows") { [self] r in try await auth.authorized(r, scope: "read") { try await workflows(r, $0) } }
         routes.post("/api/v1/workflows", maxBodyBytes: 16 * 1024) { [self] r in
             try await auth.authorized(r, scope: "admin") { try await saveWorkflow(r, $0, id: nil) }
@@ -116,6 +119,30 @@ struct ConfigAPI: Sendable {
             return .json(.object([("id", .string(id)), ("phone_number_id", .string(phone)),
                                   ("has_access_token", .bool(sealed != nil))]), status: .created)
         }
+    }
+
+    /// Removes a number from service: it is deactivated (its conversations and messages stay, for the record),
+    /// its stored token is erased, its endpoints are deactivated, and `whatsapp.phone_number.deleted` goes to the
+    /// project's integrations.
+    func removeNumber(_ r: HTTPRequest, _ key: APIKeys.Key) async throws -> HTTPResponse {
+        let phone = r.parameters["phone"] ?? ""
+        let project = key.projectID
+        let now = WallClock.nowMillis()
+        let removed = try await database.write { conn -> Bool in
+            guard let (id, display) = try conn.queryOne(
+                "SELECT id, display_phone_number FROM whatsapp_numbers WHERE phone_number_id = ? AND project_id = ? AND is_active = 1",
+                [phone, project], { ($0.string(0) ?? "", $0.string(1)) }) else { return false }
+            try conn.run("UPDATE whatsapp_numbers SET is_active = 0, access_token_encrypted = NULL, updated_at = ? WHERE id = ?", [now, id])
+            try conn.run("UPDATE webhook_endpoints SET is_active = 0, updated_at = ? WHERE whatsapp_number_id = ?", [now, id])
+            try WebhookOutbox.phoneNumber(conn, event: "whatsapp.phone_number.deleted", projectID: project, numberID: id,
+                                          phoneNumberID: phone, display: display, now: now)
+            return true
+        }
+        guard removed else {
+            return .jsonError(.notFound, code: "unknown_number", message: "no active number with this id in this project",
+                              requestID: r.requestID)
+        }
+        return HTTPResponse(status: .noContent)
     }
 
     // MARK: Workflows

@@ -51,6 +51,8 @@ enum OpenAPI {
         Operation(method: "post", path: "/api/v1/numbers",
                   summary: "Register or update a number: display number, access token (stored encrypted), workflow",
                   scope: "admin", body: "{phone_number_id, display_phone_number?, access_token?, workflow_id?}", success: "201"),
+        Operation(method: "delete", path: "/api/v1/numbers/{phone}", summary: "Remove a number from service (deactivated; history kept)",
+                  scope: "admin", success: "204"),
         Operation(method: "get", path: "/api/v1/workflows", summary: "Workflows with their steps", scope: "read"),
         Operation(method: "post", path: "/api/v1/workflows", summary: "Create a workflow", scope: "admin",
                   body: "{name, is_active?, ai_enabled?}", success: "201"),

@@ -128,6 +128,25 @@ final class IntegrationTests: XCTestCase {
         XCTAssertEqual(ended["conversation"]?["status"]?.stringValue, "ended")
     }
 
+    func testNumberRemovalAndConfigEventsReachIntegrations() async throws {
+        try await h.app.database.write { try $0.run("UPDATE webhook_endpoints SET events = NULL WHERE id = 'env-crm'") }
+        XCTAssertEqual(try h.post(Meta.envelope(messages: [])).status, 200)
+        _ = try await h.app.processor.drain()
+        let key = String(try StoreCommands.createKey(h.app.config, name: "k", scopes: ["admin"], project: nil).prefix { $0 != "\n" })
+        let remove = "DELETE /api/v1/numbers/\(Meta.phoneNumberID) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\n\r\n"
+        XCTAssertEqual(try h.client().exchange(remove).status, 204)
+        XCTAssertEqual(try h.client().exchange(remove).status, 404, "already removed")
+        let box = try XCTUnwrap(SecretBox(sessionSecret: String(repeating: "z", count: 40)))
+        let project = h.app.defaults.projectID
+        try await h.app.database.write { conn in
+            try StoredAppSecrets.store(conn, wabaID: "209999", secret: "another-app-secret", box: box, projectID: project)
+        }
+        for _ in 0..<3 { _ = try await h.app.bridge.runDue() }
+        let events = Set(crm.deliveries.map { $0.header("x-webhook-event") ?? "" })
+        XCTAssertTrue(events.isSuperset(of: ["whatsapp.phone_number.created", "whatsapp.phone_number.deleted", "whatsapp.config.created"]),
+                      "\(events)")
+    }
+
     func testCredentialHeaders() {
         let env = ["K": "s3cret"]
         XCTAssertEqual(Integrations.header(for: .object([("scheme", .string("bearer")), ("env", .string("K"))]), environment: env, box: nil),
