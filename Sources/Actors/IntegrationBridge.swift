@@ -48,6 +48,8 @@ public actor IntegrationBridge {
         let auth: JSONValue?
         /// The secret before a rotation, still signing `webhook-signature` until its 24 h are over.
         var previousSecret: String? = nil
+        /// An integration's field mapping (see `FieldMapping`).
+        var mapping: JSONValue? = nil
     }
 
     struct Breaker {
@@ -183,6 +185,9 @@ public actor IntegrationBridge {
                     let now = self.clock()
                     if now - lastExpiry > 60_000 {
                         try await self.expire()
+                        try await self.database.write(priority: .background) { conn in
+                            try WebhookOutbox.inactiveConversations(conn, now: now)
+                        }
                         lastExpiry = now
                     }
                     let pass = try await self.runDue()
@@ -210,13 +215,14 @@ public actor IntegrationBridge {
             var out: [String: Endpoint] = [:]
             _ = try conn.query("""
                 SELECT id, url, COALESCE(secret, ''), headers, auth,
-                       CASE WHEN previous_secret_until > ? THEN previous_secret END
+                       CASE WHEN previous_secret_until > ? THEN previous_secret END, mapping
                 FROM webhook_endpoints WHERE id IN (SELECT value FROM json_each(?))
                 """, [now, list]) { r in
                 out[r.string(0) ?? ""] = Endpoint(url: r.string(1) ?? "", secret: r.string(2) ?? "",
                                                   headers: r.string(3).flatMap { try? JSONValue.parse(Array($0.utf8)) },
                                                   auth: r.string(4).flatMap { try? JSONValue.parse(Array($0.utf8)) },
-                                                  previousSecret: r.string(5))
+                                                  previousSecret: r.string(5),
+                                                  mapping: r.string(6).flatMap { try? JSONValue.parse(Array($0.utf8)) })
             }
             return out
         }
@@ -251,7 +257,9 @@ public actor IntegrationBridge {
             return Outcome(verdict: .dead, errorClass: "ssrf_blocked", error: error.description, startedAt: started,
                            durationMillis: clock() - started)
         }
-        var headers = WebhookSigning.headers(event: c.eventType, eventID: c.eventID, body: c.body, secret: endpoint.secret,
+        // A mapped integration gets its own field names; the same bytes on every attempt (the mapping is pure).
+        let body = endpoint.mapping.flatMap { FieldMapping.apply($0, to: c.body) } ?? c.body
+        var headers = WebhookSigning.headers(event: c.eventType, eventID: c.eventID, body: body, secret: endpoint.secret,
                                              timestamp: started / 1000, custom: endpoint.headers, batchSize: c.batchSize,
                                              previousSecret: endpoint.previousSecret)
         if let auth = endpoint.auth {
@@ -262,7 +270,7 @@ public actor IntegrationBridge {
             headers.append(line)
         }
         let result = await CurlCall.run(on: queue, CurlCall.Request(
-            method: "POST", url: endpoint.url, headers: headers, body: c.body, timeoutMillis: options.timeoutMillis,
+            method: "POST", url: endpoint.url, headers: headers, body: body, timeoutMillis: options.timeoutMillis,
             connectTimeoutMillis: options.connectTimeoutMillis, maxResponseBytes: 64 * 1024,
             resolve: target.curlResolve, truncate: true))
         let duration = clock() - started

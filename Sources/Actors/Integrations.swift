@@ -101,7 +101,9 @@ public struct Integrations: Sendable {
     /// user-configured URL; the credential is sealed with SecretBox (so SESSION_SECRET must be set) and never
     /// returned. Returns the integration id.
     public func create(projectID: String, type: String, name: String?, url: String, scheme: String?, secret: String?,
-                       header: String?, events: [String]?) async throws -> String {
+                       header: String?, events: [String]?, mapping: JSONValue? = nil) async throws -> String {
+        if let mapping, let why = FieldMapping.problem(mapping) { throw WebhookEndpoints.Invalid(field: "mapping", description: why) }
+        let mappingJSON = mapping.map { String(decoding: $0.encoded, as: UTF8.self) }
         guard Self.types.contains(type) else {
             throw WebhookEndpoints.Invalid(field: "type", description: "type: one of \(Self.types.joined(separator: ", "))")
         }
@@ -145,8 +147,8 @@ public struct Integrations: Sendable {
                 """, [id, projectID, type, name ?? type, config, now, now])
             try conn.run("""
                 INSERT INTO webhook_endpoints (id, project_id, url, events, secret, payload_version, kind, integration_id, auth,
-                                               created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'v2', 'wasla', ?, ?, ?, ?)
-                """, [id, projectID, url, eventsJSON, WebhookSigning.generateSecret(), id, authJSON, now, now])
+                                               mapping, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'v2', 'wasla', ?, ?, ?, ?, ?)
+                """, [id, projectID, url, eventsJSON, WebhookSigning.generateSecret(), id, authJSON, mappingJSON, now, now])
         }
         return id
     }

@@ -22,8 +22,11 @@ public struct WebhookEndpoints: Sendable {
 
     /// Validates and saves a phone-number endpoint; returns its id and secret (generated unless supplied).
     public func create(projectID: String, phoneNumberID: String, url: String, events: [String]?, secret: String?,
-                       headers: JSONValue?, kind: String = "wasla", batching: (windowSeconds: Int, maxSize: Int)? = nil) async throws
-        -> (id: String, secret: String) {
+                       headers: JSONValue?, kind: String = "wasla", batching: (windowSeconds: Int, maxSize: Int)? = nil,
+                       inactivityMinutes: Int = 60) async throws -> (id: String, secret: String) {
+        guard (1...1440).contains(inactivityMinutes) else {
+            throw Invalid(field: "inactivity_minutes", description: "inactivity_minutes: 1 to 1440")
+        }
         if let b = batching {
             guard kind == "wasla", (1...60).contains(b.windowSeconds), (1...100).contains(b.maxSize) else {
                 throw Invalid(field: "buffer", description: "buffer_window_seconds must be 1-60 and max_buffer_size 1-100 (wasla kind only)")
@@ -74,10 +77,10 @@ public struct WebhookEndpoints: Sendable {
             }
             try conn.run("""
                 INSERT INTO webhook_endpoints (id, project_id, whatsapp_number_id, url, events, secret, headers, payload_version,
-                                               kind, batch_window_ms, batch_max, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, 'v2', ?, ?, ?, ?, ?)
+                                               kind, batch_window_ms, batch_max, inactivity_minutes, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 'v2', ?, ?, ?, ?, ?, ?)
                 """, [id, projectID, number, url, eventsJSON, secret, headersJSON, kind, (batching?.windowSeconds ?? 0) * 1000,
-                      batching?.maxSize ?? 1, now, now])
+                      batching?.maxSize ?? 1, inactivityMinutes, now, now])
             return nil
         }
         if let problem = saved {

@@ -93,4 +93,31 @@ extension WebhookOutbox {
                 """, [Identifier.uuid(), target, id, event, body, now, now])
         }
     }
+
+    /// `whatsapp.conversation.inactive`: once per quiet spell, to each endpoint that lists the event, for open
+    /// conversations of its number without a message for the endpoint's `inactivity_minutes`. Returns how many.
+    @discardableResult
+    public static func inactiveConversations(_ conn: SQLiteConnection, now: Int64) throws -> Int {
+        let due = try conn.query("""
+            SELECT e.id, c.id, c.last_message_at, n.phone_number_id
+            FROM webhook_endpoints e JOIN whatsapp_numbers n ON n.id = e.whatsapp_number_id
+            JOIN conversations c ON c.whatsapp_number_id = n.id AND c.status = 'open'
+            WHERE e.kind = 'wasla' AND e.is_active = 1 AND e.state != 'disabled' AND e.events IS NOT NULL
+              AND EXISTS (SELECT 1 FROM json_each(e.events) WHERE value = 'whatsapp.conversation.inactive')
+              AND c.last_message_at < ? - e.inactivity_minutes * 60000
+              AND NOT EXISTS (SELECT 1 FROM webhook_inactivity w WHERE w.endpoint_id = e.id AND w.conversation_id = c.id
+                              AND w.last_message_at = c.last_message_at)
+            LIMIT 1000
+            """, [now]) { ($0.string(0) ?? "", $0.string(1) ?? "", $0.int(2) ?? 0, $0.string(3) ?? "") }
+        for (endpoint, conversationID, last, phone) in due {
+            let body = JSONValue.object([("phone_number_id", .string(phone)),
+                                         ("conversation", try conversation(conn, id: conversationID))])
+            try insert(conn, targets: [endpoint], event: "whatsapp.conversation.inactive", body: body, orderingKey: conversationID, now: now)
+            try conn.run("""
+                INSERT INTO webhook_inactivity (endpoint_id, conversation_id, last_message_at) VALUES (?, ?, ?)
+                ON CONFLICT (endpoint_id, conversation_id) DO UPDATE SET last_message_at = excluded.last_message_at
+                """, [endpoint, conversationID, last])
+        }
+        return due.count
+    }
 }

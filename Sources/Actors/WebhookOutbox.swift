@@ -8,7 +8,7 @@ public enum WebhookOutbox {
     public static let messageEvents: Set<String> = [
         "workflow.execution.handoff", "workflow.execution.webhook", "whatsapp.message.received", "whatsapp.order.received",
         "whatsapp.contact.created", "whatsapp.contact.updated", "whatsapp.phone_number.created", "whatsapp.phone_number.deleted",
-        "whatsapp.config.created", "webhook.endpoint.paused", "whatsapp.message.sent", "whatsapp.message.delivered", "whatsapp.message.read",
+        "whatsapp.config.created", "webhook.endpoint.paused", "whatsapp.conversation.inactive", "whatsapp.message.sent", "whatsapp.message.delivered", "whatsapp.message.read",
         "whatsapp.message.failed", "whatsapp.conversation.created", "whatsapp.conversation.ended",
     ]
 

@@ -28,7 +28,7 @@ struct IntegrationRoutes: Sendable {
                     let id = try await integrations.create(
                         projectID: key.projectID, type: type, name: j["name"]?.stringValue, url: url,
                         scheme: a?["scheme"]?.stringValue, secret: secret, header: a?["header"]?.stringValue,
-                        events: j["events"]?.arrayValue?.compactMap(\.stringValue))
+                        events: j["events"]?.arrayValue?.compactMap(\.stringValue), mapping: j["mapping"])
                     return .json(.object([("id", .string(id)), ("type", .string(type))]), status: .created)
                 } catch let e as WebhookEndpoints.Invalid {
                     return .jsonError(.unprocessableContent, code: "invalid_\(e.field)", message: e.description, requestID: r.requestID)

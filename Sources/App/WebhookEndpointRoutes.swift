@@ -126,7 +126,8 @@ struct WebhookEndpointRoutes: Sendable {
         do {
             let (id, secret) = try await endpoints.create(projectID: key.projectID, phoneNumberID: phone, url: url, events: events,
                                                           secret: json["secret"]?.stringValue, headers: json["headers"],
-                                                          kind: json["kind"]?.stringValue ?? "wasla", batching: batching)
+                                                          kind: json["kind"]?.stringValue ?? "wasla", batching: batching,
+                                                          inactivityMinutes: Int(json["inactivity_minutes"]?.intValue ?? 60))
             return .json(.object([("id", .string(id)), ("secret", .string(secret)), ("state", .string("active"))]), status: .created)
         } catch let e as WebhookEndpoints.Invalid {
             return .jsonError(.unprocessableContent, code: "invalid_\(e.field)", message: e.description, requestID: request.requestID)

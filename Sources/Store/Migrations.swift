@@ -5,7 +5,7 @@
 /// Unix milliseconds (`*_at`), except Meta's own `timestamp` fields, kept as Meta's Unix seconds; JSON is TEXT
 /// checked with `json_valid`; booleans are INTEGER 0/1. Tables are STRICT.
 public enum Migrations {
-    public static let all: [String] = [v1, v2, v3, v4, v5, v6]
+    public static let all: [String] = [v1, v2, v3, v4, v5, v6, v7]
 
     static let v1 = """
         -- v1: the schema of spec/original-readme.md translated to SQLite, plus conversations, sessions, api_keys,
@@ -394,5 +394,18 @@ public enum Migrations {
         -- v6: secret rotation of outbound endpoints: the previous secret keeps signing webhook-signature for 24 h.
         ALTER TABLE webhook_endpoints ADD COLUMN previous_secret TEXT;
         ALTER TABLE webhook_endpoints ADD COLUMN previous_secret_until INTEGER;
+        """
+
+    static let v7 = """
+        -- v7: whatsapp.conversation.inactive (once per quiet spell and endpoint) and field mapping of integration
+        -- payloads (an object of output field -> JSON path into the v2 payload).
+        ALTER TABLE webhook_endpoints ADD COLUMN inactivity_minutes INTEGER NOT NULL DEFAULT 60;
+        ALTER TABLE webhook_endpoints ADD COLUMN mapping TEXT CHECK (mapping IS NULL OR json_valid(mapping));
+        CREATE TABLE webhook_inactivity (
+            endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+            conversation_id TEXT NOT NULL,
+            last_message_at INTEGER NOT NULL,
+            PRIMARY KEY (endpoint_id, conversation_id)
+        ) STRICT, WITHOUT ROWID;
         """
 }

@@ -188,3 +188,52 @@ final class ProjectIntegrationTests: XCTestCase {
         await receiver.stop()
     }
 }
+
+/// Field mapping of integration payloads, and conversation.inactive.
+final class MappingAndInactivityTests: XCTestCase {
+    func testAMappedIntegrationGetsItsOwnFieldNames() async throws {
+        let receiver = try FakeReceiver()
+        let h = try await AppHarness(["QUEUE_WORKER": "off", "OUTBOUND_ALLOWLIST": "127.0.0.1"])
+        let key = String(try StoreCommands.createKey(h.app.config, name: "k", scopes: ["admin"], project: nil).prefix { $0 != "\n" })
+        func post(_ body: String) throws -> Int {
+            try h.client().exchange("POST /api/v1/integrations HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)").status
+        }
+        XCTAssertEqual(try post(#"{"type":"crm","url":"\#(receiver.url)","mapping":{"phone":"message.from"}}"#), 422, "paths start with $")
+        XCTAssertEqual(try post(#"{"type":"crm","url":"\#(receiver.url)","events":["whatsapp.message.received"],"mapping":{"phone":"$.message.from","text":"$.message.text.body","conversation":"$.conversation.id","missing":"$.message.nope[3]"}}"#), 201)
+        XCTAssertEqual(try h.post(Meta.envelope(messages: [Meta.text("wamid.MAP", "map me", timestamp: Int(Date().timeIntervalSince1970))])).status, 200)
+        _ = try await h.app.processor.drain()
+        _ = try await h.app.bridge.runDue()
+        let d = try XCTUnwrap(receiver.deliveries.first)
+        let j = try XCTUnwrap(d.json)
+        XCTAssertEqual(j["phone"]?.stringValue, "15550000001")
+        XCTAssertEqual(j["text"]?.stringValue, "map me")
+        XCTAssertNotNil(j["conversation"]?.stringValue)
+        XCTAssertEqual(j["missing"], .null)
+        XCTAssertNil(j["message"], "only the mapped fields")
+        XCTAssertNotNil(d.header("x-webhook-signature"), "signed over the mapped bytes")
+        await h.stop()
+        await receiver.stop()
+    }
+
+    func testConversationInactiveOncePerQuietSpell() async throws {
+        let receiver = try FakeReceiver()
+        let h = try await AppHarness(["QUEUE_WORKER": "off", "OUTBOUND_ALLOWLIST": "127.0.0.1"])
+        XCTAssertEqual(try h.post(Meta.envelope(messages: [Meta.text("wamid.Q1", "hi", timestamp: Int(Date().timeIntervalSince1970))])).status, 200)
+        _ = try await h.app.processor.drain()
+        _ = try await WebhookEndpoints(database: h.app.database, guardrail: try OutboundGuard(allowlist: ["127.0.0.1"]))
+            .create(projectID: h.app.defaults.projectID, phoneNumberID: Meta.phoneNumberID, url: receiver.url,
+                    events: ["whatsapp.conversation.inactive"], secret: nil, headers: nil, inactivityMinutes: 30)
+        let now = WallClock.nowMillis()
+        var n = try await h.app.database.write { try WebhookOutbox.inactiveConversations($0, now: now) }
+        XCTAssertEqual(n, 0, "quiet for less than 30 minutes")
+        n = try await h.app.database.write { try WebhookOutbox.inactiveConversations($0, now: now + 31 * 60_000) }
+        XCTAssertEqual(n, 1)
+        n = try await h.app.database.write { try WebhookOutbox.inactiveConversations($0, now: now + 62 * 60_000) }
+        XCTAssertEqual(n, 0, "once per quiet spell")
+        let count = try await h.app.database.read { try $0.scalarInt("SELECT count(*) FROM webhook_deliveries WHERE event_type = 'whatsapp.conversation.inactive'") }
+        XCTAssertEqual(count, 1)
+        await h.stop()
+        await receiver.stop()
+    }
+}
+
