@@ -126,7 +126,9 @@ final class Application: Sendable {
         let integrationHosts = config.configuredIntegrations.compactMap { try? OutboundGuard.parse($0.url).host }
         let guardrail = try OutboundGuard(allowlist: config.outboundAllowlist + integrationHosts)
         let keys = config.integrationKeys
-        self.bridge = IntegrationBridge(database: database, guardrail: guardrail, logger: logger.child("webhooks"),
+        var bridgeOptions = IntegrationBridge.Options()
+        bridgeOptions.horizonMillis = Int64(config.webhookRetryHours) * 3_600_000
+        self.bridge = IntegrationBridge(database: database, guardrail: guardrail, options: bridgeOptions, logger: logger.child("webhooks"),
                                         credentials: { auth in Integrations.header(for: auth, environment: keys, box: secretBox) })
         QueueRoutes(secret: config.queueSecret, jobs: jobs, concurrency: config.queueConcurrency,
                     budgetSeconds: config.queueRunBudgetSeconds,

@@ -67,6 +67,7 @@ extension Config {
         c.queueConcurrency = reader.int("QUEUE_CONCURRENCY", default: c.queueConcurrency, range: 1...256)
         c.queueLeaseSeconds = reader.int("QUEUE_LEASE_SEC", default: c.queueLeaseSeconds, range: 5...86_400)
         c.templateSyncHours = reader.int("TEMPLATE_SYNC_HOURS", default: c.templateSyncHours, range: 0...720)
+        c.webhookRetryHours = reader.int("WEBHOOK_RETRY_HOURS", default: c.webhookRetryHours, range: 1...720)
         c.sendRatePerNumber = reader.int("SEND_RATE_PER_NUMBER", default: c.sendRatePerNumber, range: 1...10_000)
         c.sendRecipientIntervalMillis = reader.int("SEND_RECIPIENT_INTERVAL_MS", default: 0, range: 0...600_000)
         c.mediaMaxBytes = reader.int("MEDIA_MAX_BYTES", default: c.mediaMaxBytes, range: 1024...(2 << 30))

@@ -362,6 +362,21 @@ final class OutboundWebhookTests: XCTestCase {
         XCTAssertEqual(try api("POST", "/platform/v1/whatsapp/webhooks/nope/test").status, 404)
     }
 
+    func testCircuitBreakerSkipsAFailingEndpointThenProbes() async throws {
+        try createEndpoint()
+        for _ in 0..<6 { receiver.answerNext(.internalServerError) }
+        for i in 0..<5 { try await inbound("wamid.CB\(i)", from: "155520000\(i)") }
+        _ = try await h.app.bridge.runDue()
+        XCTAssertEqual(receiver.deliveries.count, 5)
+        let open = await h.app.bridge.openBreakers()
+        XCTAssertEqual(open.count, 1, "5 consecutive failures open the breaker")
+        try await makeDue()
+        _ = try await h.app.bridge.runDue()
+        XCTAssertEqual(receiver.deliveries.count, 5, "an open breaker sends nothing, although deliveries are due")
+        let states = try await deliveryStates()
+        XCTAssertEqual(Set(states), ["failed"], "they wait; nothing is dropped")
+    }
+
     func testEndpointValidationRefusesUnsafeURLs() throws {
         for (url, reason) in [("ftp://example.com/x", "only http"), ("http://169.254.169.254/latest/meta-data", "link-local"),
                               ("http://user:pw@127.0.0.1/x", "credentials"), ("http://10.1.2.3/", "private"),
