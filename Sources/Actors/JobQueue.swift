@@ -194,6 +194,18 @@ public struct RunSummary: Sendable, Equatable {
     public var remaining = 0
 }
 
+extension JobQueue {
+    /// Makes a failed or dead job due again with a fresh set of attempts (`wasla jobs retry`, the dashboard, the
+    /// API). `projectID` nil: any project. Returns whether a job changed.
+    public static func retry(_ conn: SQLiteConnection, id: String, projectID: String?) throws -> Bool {
+        let now = WallClock.nowMillis()
+        return try conn.run("""
+            UPDATE message_jobs SET status = 'pending', attempts = 0, run_at = ?1, lease_until = NULL, updated_at = ?1
+            WHERE id = ?2 AND (?3 IS NULL OR project_id = ?3) AND status IN ('failed', 'dead')
+            """, [now, id, projectID]) == 1
+    }
+}
+
 /// The in-process worker: runs due jobs, then waits for a wake-up or the poll interval.
 public final class JobWorker: Sendable {
     let queue: JobQueue

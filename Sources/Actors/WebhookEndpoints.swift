@@ -133,14 +133,15 @@ public struct WebhookEndpoints: Sendable {
         }
     }
 
-    /// Paused or disabled → active; the queue is then sent in order. False when no such endpoint in the project.
-    public func resume(projectID: String, id: String) async throws -> Bool {
+    /// Paused or disabled → active; the queue is then sent in order. False when no such endpoint in the project
+    /// (`projectID` nil: any project, for the install-wide dashboard).
+    public func resume(projectID: String?, id: String) async throws -> Bool {
         let now = WallClock.nowMillis()
         return try await database.write { conn in
             try conn.run("""
-                UPDATE webhook_endpoints SET state = 'active', state_reason = NULL, state_changed_at = ?, updated_at = ?
-                WHERE id = ? AND project_id = ?
-                """, [now, now, id, projectID]) == 1
+                UPDATE webhook_endpoints SET state = 'active', state_reason = NULL, state_changed_at = ?1, updated_at = ?1
+                WHERE id = ?2 AND (?3 IS NULL OR project_id = ?3)
+                """, [now, id, projectID]) == 1
         }
     }
 
@@ -182,15 +183,16 @@ public struct WebhookEndpoints: Sendable {
     }
 
     /// A new attempt series for a delivery with the same body and idempotency key; the horizon starts again.
-    public func replay(projectID: String, deliveryID: String) async throws -> Bool {
+    /// `projectID` nil: any project (the install-wide dashboard).
+    public func replay(projectID: String?, deliveryID: String) async throws -> Bool {
         let now = WallClock.nowMillis()
         return try await database.write { conn in
             try conn.run("""
-                UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, first_attempt_at = NULL,
-                    lease_until = NULL, is_replay = 1, created_at = ?
-                WHERE id = ? AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE project_id = ?)
+                UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?1, first_attempt_at = NULL,
+                    lease_until = NULL, is_replay = 1, created_at = ?1
+                WHERE id = ?2 AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE ?3 IS NULL OR project_id = ?3)
                   AND status IN ('delivered', 'dead')
-                """, [now, now, deliveryID, projectID]) == 1
+                """, [now, deliveryID, projectID]) == 1
         }
     }
 }

@@ -10,6 +10,7 @@ struct AdminPages: Sendable {
     let bridge: IntegrationBridge
     let users: Users
     let hasher: PasswordHasher
+    let endpoints: WebhookEndpoints
 
     func register(in routes: inout RouterBuilder) {
         routes.get("/webhooks") { [self] r in try await endpoints(r, notice: nil) }
@@ -96,12 +97,7 @@ struct AdminPages: Sendable {
         guard let user = WebSession(r) else { return HTML.redirect("/login") }
         guard user.role == .admin else { return OpsPages.forbidden(user) }
         let id = r.parameters["id"] ?? ""
-        let now = WallClock.nowMillis()
-        _ = try await database.write { conn in
-            try conn.run("""
-                UPDATE webhook_endpoints SET state = 'active', state_reason = NULL, state_changed_at = ?, updated_at = ? WHERE id = ?
-                """, [now, now, id])
-        }
+        _ = try await endpoints.resume(projectID: nil, id: id)
         await bridge.resetBreaker(id)
         return HTML.redirect("/webhooks/" + FormURLEncoded.encode(id))
     }
@@ -135,13 +131,9 @@ struct AdminPages: Sendable {
         guard let user = WebSession(r) else { return HTML.redirect("/login") }
         guard user.role == .admin else { return OpsPages.forbidden(user) }
         let id = r.parameters["id"] ?? ""
-        let now = WallClock.nowMillis()
-        let endpoint = try await database.write { conn -> String? in
-            try conn.run("""
-                UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, first_attempt_at = NULL,
-                    lease_until = NULL, is_replay = 1, created_at = ? WHERE id = ? AND status IN ('delivered', 'dead')
-                """, [now, now, id])
-            return try conn.queryOne("SELECT endpoint_id FROM webhook_deliveries WHERE id = ?", [id]) { $0.string(0) ?? "" }
+        _ = try await endpoints.replay(projectID: nil, deliveryID: id)
+        let endpoint = try await database.read { conn in
+            try conn.queryOne("SELECT endpoint_id FROM webhook_deliveries WHERE id = ?", [id]) { $0.string(0) ?? "" }
         }
         return HTML.redirect("/webhooks/" + FormURLEncoded.encode(endpoint ?? ""))
     }

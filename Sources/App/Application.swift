@@ -160,7 +160,7 @@ final class Application: Sendable {
                       demoOnly: { [verifier] in demoSecret != nil && !verifier.hasStored },
                       logger: logger.child("webhook")).register(in: &routes)
         dashboard.register(in: &routes, config: config, database: database, sender: parts.sender, processor: processor,
-                           templates: templates, bridge: bridge)
+                           templates: templates, bridge: bridge, userGuard: userGuard)
         OpenAPI.register(in: &routes)
         // Last: its `/:version/:phone/messages` pattern must not shadow the routes above.
         GraphProxyRoutes(keys: apiAuth.keys, limiter: apiAuth.limiter, sender: parts.sender, database: database, media: parts.media,

@@ -38,14 +38,15 @@ struct Dashboard: Sendable {
     }
 
     func register(in routes: inout RouterBuilder, config: Config, database: Database, sender: OutboundSender,
-                  processor: WebhookProcessor, templates: Templates, bridge: IntegrationBridge) {
+                  processor: WebhookProcessor, templates: Templates, bridge: IntegrationBridge, userGuard: OutboundGuard) {
         routes.use(auth.middleware())
         LoginRoutes(auth: auth, users: users, hasher: hasher, throttle: LoginThrottle(), setup: setup, logger: logger,
                     absoluteSeconds: config.sessionAbsoluteHours * 3600).register(in: &routes)
         InboxRoutes(database: database, sender: sender).register(in: &routes)
         OpsPages(database: database, processor: processor).register(in: &routes)
         ConfigPages(database: database, templates: templates).register(in: &routes)
-        AdminPages(database: database, bridge: bridge, users: users, hasher: hasher).register(in: &routes)
+        AdminPages(database: database, bridge: bridge, users: users, hasher: hasher,
+                   endpoints: WebhookEndpoints(database: database, guardrail: userGuard)).register(in: &routes)
     }
 
     /// Without SESSION_SECRET the cookie key is a random secret kept in `DATA_DIR/session.secret` (mode 0600),

@@ -88,14 +88,8 @@ struct OpsAPI: Sendable {
 
     func retryJob(_ r: HTTPRequest, _ key: APIKeys.Key) async throws -> HTTPResponse {
         let id = r.parameters["id"] ?? ""
-        let now = WallClock.nowMillis()
-        let changed = try await database.write { conn in
-            try conn.run("""
-                UPDATE message_jobs SET status = 'pending', attempts = 0, run_at = ?, lease_until = NULL, updated_at = ?
-                WHERE id = ? AND project_id = ? AND status IN ('failed', 'dead')
-                """, [now, now, id, key.projectID])
-        }
-        guard changed == 1 else {
+        let project = key.projectID
+        guard try await database.write({ conn in try JobQueue.retry(conn, id: id, projectID: project) }) else {
             return .jsonError(.notFound, code: "unknown_job", message: "no failed or dead job with this id in this project",
                               requestID: r.requestID)
         }

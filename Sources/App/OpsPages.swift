@@ -178,13 +178,7 @@ struct OpsPages: Sendable {
         guard let user = WebSession(request) else { return HTML.redirect("/login") }
         guard user.role == .admin else { return Self.forbidden(user) }
         let id = request.parameters["id"] ?? ""
-        let now = WallClock.nowMillis()
-        _ = try await database.write { conn in
-            try conn.run("""
-                UPDATE message_jobs SET status = 'pending', attempts = 0, run_at = ?, lease_until = NULL, updated_at = ?
-                WHERE id = ? AND status IN ('failed', 'dead')
-                """, [now, now, id])
-        }
+        _ = try await database.write { conn in try JobQueue.retry(conn, id: id, projectID: nil) }
         return HTML.redirect("/jobs?state=pending")
     }
 }

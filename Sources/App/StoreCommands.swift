@@ -116,11 +116,7 @@ extension StoreCommands {
     static func retryJob(_ config: Config, id: String) throws -> String {
         let conn = try SQLiteConnection(path: config.databasePath, mode: .readWrite)
         defer { conn.close() }
-        let changed = try conn.run("""
-            UPDATE message_jobs SET status = 'pending', attempts = 0, run_at = ?, lease_until = NULL, updated_at = ?
-            WHERE id = ? AND status IN ('failed', 'dead')
-            """, [WallClock.nowMillis(), WallClock.nowMillis(), id])
-        guard changed == 1 else {
+        guard try JobQueue.retry(conn, id: id, projectID: nil) else {
             throw StoreError(kind: .notFound, message: "no failed or dead job with id \(id)")
         }
         return "job \(id) is pending again"
