@@ -1,0 +1,79 @@
+// The migrations of the outbound side (webhooks, integrations): v3 onwards. `Migrations.all` lists them in order.
+extension Migrations {
+    static let v3 = """
+        -- v3: the outbound webhook outbox (docs/outbound-webhooks.md): endpoint state (active / paused / disabled),
+        -- leases and per-conversation ordering on deliveries, and one row per attempt (the delivery log).
+        ALTER TABLE webhook_endpoints ADD COLUMN state TEXT NOT NULL DEFAULT 'active'
+            CHECK (state IN ('active', 'paused', 'disabled'));
+        ALTER TABLE webhook_endpoints ADD COLUMN state_reason TEXT;
+        ALTER TABLE webhook_endpoints ADD COLUMN state_changed_at INTEGER;
+        CREATE INDEX webhook_endpoints_number ON webhook_endpoints (whatsapp_number_id);
+        ALTER TABLE webhook_deliveries ADD COLUMN ordering_key TEXT;
+        ALTER TABLE webhook_deliveries ADD COLUMN lease_until INTEGER;
+        ALTER TABLE webhook_deliveries ADD COLUMN first_attempt_at INTEGER;
+        ALTER TABLE webhook_deliveries ADD COLUMN is_replay INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX webhook_deliveries_order ON webhook_deliveries (endpoint_id, ordering_key, status);
+        CREATE TABLE webhook_attempts (
+            id INTEGER PRIMARY KEY,
+            delivery_id TEXT NOT NULL,
+            endpoint_id TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            started_at INTEGER NOT NULL,
+            duration_ms INTEGER NOT NULL,
+            response_status INTEGER,
+            error_class TEXT,
+            error TEXT,
+            response_excerpt TEXT,
+            is_replay INTEGER NOT NULL DEFAULT 0,
+            is_test INTEGER NOT NULL DEFAULT 0
+        ) STRICT;
+        CREATE INDEX webhook_attempts_endpoint_time ON webhook_attempts (endpoint_id, started_at);
+        CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id);
+        """
+
+    static let v4 = """
+        -- v4: integrations (ERP / CRM / helpdesk / custom) deliver through the same outbox as webhook endpoints:
+        -- each has an endpoint row with no number (project-wide), the integration it belongs to, and how it
+        -- authenticates (bearer, X-API-Key or basic).
+        ALTER TABLE webhook_endpoints ADD COLUMN integration_id TEXT REFERENCES integrations (id) ON DELETE CASCADE;
+        ALTER TABLE webhook_endpoints ADD COLUMN auth TEXT CHECK (auth IS NULL OR json_valid(auth));
+        CREATE INDEX webhook_endpoints_project_wide ON webhook_endpoints (project_id) WHERE whatsapp_number_id IS NULL;
+        """
+
+    static let v5 = """
+        -- v5: batching of whatsapp.message.received per conversation (outbound-webhooks.md §5). An open batch
+        -- collects payloads until its window ends or it is full; then it becomes one delivery, formed once.
+        CREATE TABLE webhook_batches (
+            id TEXT PRIMARY KEY,
+            endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+            ordering_key TEXT NOT NULL,
+            opened_at INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            items TEXT NOT NULL CHECK (json_valid(items))
+        ) STRICT;
+        CREATE UNIQUE INDEX webhook_batches_open ON webhook_batches (endpoint_id, ordering_key);
+        CREATE INDEX webhook_batches_due ON webhook_batches (opened_at);
+        ALTER TABLE webhook_deliveries ADD COLUMN batch_size INTEGER;
+        """
+
+    static let v6 = """
+        -- v6: secret rotation of outbound endpoints: the previous secret keeps signing webhook-signature for 24 h.
+        ALTER TABLE webhook_endpoints ADD COLUMN previous_secret TEXT;
+        ALTER TABLE webhook_endpoints ADD COLUMN previous_secret_until INTEGER;
+        """
+
+    static let v7 = """
+        -- v7: whatsapp.conversation.inactive (once per quiet spell and endpoint) and field mapping of integration
+        -- payloads (an object of output field -> JSON path into the v2 payload).
+        ALTER TABLE webhook_endpoints ADD COLUMN inactivity_minutes INTEGER NOT NULL DEFAULT 60;
+        ALTER TABLE webhook_endpoints ADD COLUMN mapping TEXT CHECK (mapping IS NULL OR json_valid(mapping));
+        CREATE TABLE webhook_inactivity (
+            endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+            conversation_id TEXT NOT NULL,
+            last_message_at INTEGER NOT NULL,
+            PRIMARY KEY (endpoint_id, conversation_id)
+        ) STRICT, WITHOUT ROWID;
+        """
+}
