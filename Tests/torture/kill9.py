@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Zero acknowledged loss under kill -9 (make torture).
+
+Starts the release binary on a temporary data directory (127.0.0.1 only), drives unique signed webhooks over
+keep-alive connections from several threads, records every wamid answered 200, kills the server with SIGKILL at
+a random moment, and repeats for TORTURE_ROUNDS rounds (default 20). Then it restarts the server once more, waits
+until every stored event is processed, stops it with SIGTERM, and checks in the database that every
+acknowledged webhook is stored and became exactly one message. Prints acknowledged / stored / lost. Every
+process it starts is stopped by its PID.
+"""
+import hashlib
+import hmac
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.path.join(ROOT, ".build", "release", "wasla")
+SECRET = b"torture-secret-0123456789"
+ROUNDS = int(os.environ.get("TORTURE_ROUNDS", "20"))
+WORKERS = int(os.environ.get("TORTURE_WORKERS", "8"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("the server exited at start (status %s)" % proc.returncode)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("the server did not start on port %d" % port)
+
+
+def body(wamid):
+    return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "200000000000002", "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550000100", "phone_number_id": "100000000000001"},
+            "contacts": [{"profile": {"name": "Torture"}, "wa_id": "15550000001"}],
+            "messages": [{"from": "15550000001", "id": wamid, "timestamp": "1700000000", "type": "text",
+                          "text": {"body": "kill -9 " + wamid}}]}}]}]}, separators=(",", ":")).encode()
+
+
+def read_response(sock, buf):
+    """Returns (status, rest of the buffer) for one response with Content-Length framing."""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed")
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed")
+        rest += chunk
+    return status, rest[length:]
+
+
+def drive(port, round_no, worker, acked, lock, stop):
+    try:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    except OSError:
+        return
+    buf = b""
+    n = 0
+    try:
+        while not stop.is_set():
+            n += 1
+            wamid = "wamid.T9.%d.%d.%d" % (round_no, worker, n)
+            payload = body(wamid)
+            sig = "sha256=" + hmac.new(SECRET, payload, hashlib.sha256).hexdigest()
+            sock.sendall(b"POST /api/webhook HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: " + sig.encode()
+                         + b"\r\nContent-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload)
+            status, buf = read_response(sock, buf)
+            if status == 200:
+                with lock:
+                    acked.add(wamid)
+    except (OSError, ConnectionError, ValueError, IndexError):
+        return  # the server died under us: this request was never acknowledged
+    finally:
+        sock.close()
+
+
+def start(env, port):
+    proc = subprocess.Popen([BINARY, "serve"], env=dict(env, PORT=str(port)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    wait_port(port, proc)
+    return proc
+
+
+def main():
+    if not os.access(BINARY, os.X_OK):
+        raise SystemExit("build first: swift build -c release --product wasla")
+    data = tempfile.mkdtemp(prefix="wasla-torture-")
+    env = dict(os.environ, DATA_DIR=data, HOST="127.0.0.1", LOG_LEVEL="error", WHATSAPP_APP_SECRET=SECRET.decode(),
+               WEBHOOK_RATE_LIMIT_MAX="10000000")
+    acked, lock = set(), threading.Lock()
+    procs = []
+    try:
+        for r in range(ROUNDS):
+            port = free_port()
+            proc = start(env, port)
+            procs.append(proc)
+            stop = threading.Event()
+            threads = [threading.Thread(target=drive, args=(port, r, w, acked, lock, stop)) for w in range(WORKERS)]
+            for t in threads:
+                t.start()
+            time.sleep(random.uniform(0.3, 1.5))
+            os.kill(proc.pid, signal.SIGKILL)  # at a random moment, mid-traffic
+            proc.wait()
+            stop.set()
+            for t in threads:
+                t.join(timeout=10)
+            print("round %2d: killed with SIGKILL; %d acknowledged so far" % (r + 1, len(acked)), flush=True)
+        # Restart once more and let the processor finish what was stored before the last kill.
+        port = free_port()
+        proc = start(env, port)
+        procs.append(proc)
+        db = os.path.join(data, "wasla.sqlite")
+        deadline = time.time() + 120
+        pending = -1
+        while time.time() < deadline:
+            conn = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
+            pending = conn.execute("SELECT count(*) FROM webhook_events WHERE processing_status = 'pending'").fetchone()[0]
+            conn.close()
+            if pending == 0:
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        conn = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+        stored = set()
+        for (wamid,) in conn.execute("SELECT whatsapp_message_id FROM messages WHERE whatsapp_message_id LIKE 'wamid.T9.%'"):
+            stored.add(wamid)
+        events = conn.execute("SELECT count(*) FROM webhook_events").fetchone()[0]
+        duplicates = conn.execute("""SELECT count(*) FROM (SELECT whatsapp_message_id FROM messages
+                                     GROUP BY whatsapp_message_id HAVING count(*) > 1)""").fetchone()[0]
+        conn.close()
+        lost = acked - stored
+        print("rounds: %d, acknowledged: %d, stored events: %d, messages from acknowledged webhooks: %d, lost: %d, "
+              "pending after restart: %d, duplicated messages: %d"
+              % (ROUNDS, len(acked), events, len(acked & stored), len(lost), pending, duplicates))
+        if lost or pending != 0 or duplicates or not acked:
+            print("TORTURE FAILED: %s" % sorted(lost)[:10])
+            return 1
+        print("check: every acknowledged webhook was stored and processed exactly once")
+        return 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
