@@ -96,4 +96,7 @@ wait "${pids[-1]}" 2>/dev/null || true
 stored=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from webhook_events').fetchone()[0])" "$work/ingest/wasla.sqlite")
 echo "acknowledged with 200: $acked, stored: $stored"
 if [ "$acked" = "$stored" ]; then echo "check: every acknowledged event is stored, and nothing else"; else echo "CHECK FAILED: stored != acknowledged"; exit 1; fi
-echo "targets: at least 25,000 webhooks/s acknowledged after a durable commit, p99 at most 10 ms" 
+echo "targets: at least 25,000 webhooks/s acknowledged after a durable commit, p99 at most 10 ms"
+
+echo "== memory and start-up"
+BENCH_DURATION="$DURATION" python3 Benchmarks/memory.py

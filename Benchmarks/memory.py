@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Memory and start-up figures (part of make bench): resident memory of the release binary idle, with 10,000
+idle keep-alive connections, and under webhook ingest load (peak, sampled every 50 ms), plus the time from
+launch to the first answered /healthz. Loopback only; every process it starts is stopped by its PID.
+Targets (issue 10): idle <= 24 MiB, ingest <= 64 MiB, 10,000 idle connections <= 150 MiB."""
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, ".build", "release")
+SECRET = "memory-bench-secret"
+
+
+def rss_mib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(data, port):
+    env = dict(os.environ, DATA_DIR=data, HOST="127.0.0.1", PORT=str(port), LOG_LEVEL="error",
+               WHATSAPP_APP_SECRET=SECRET, WEBHOOK_RATE_LIMIT_MAX="10000000", HTTP_MAX_CONNECTIONS="16000")
+    t0 = time.monotonic()
+    proc = subprocess.Popen([os.path.join(BIN, "wasla"), "serve"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    return proc, (time.monotonic() - t0) * 1000
+        except OSError:
+            if proc.poll() is not None or time.monotonic() - t0 > 15:
+                raise SystemExit("the server did not start")
+            time.sleep(0.002)
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20000), hard))
+    data = tempfile.mkdtemp(prefix="wasla-mem-")
+    procs = []
+    try:
+        port = free_port()
+        proc, startup = start(data, port)
+        procs.append(proc)
+        time.sleep(1.0)
+        idle = rss_mib(proc.pid)
+        print("start-up to the first /healthz on a fresh data directory: %.0f ms" % startup)
+        print("RSS idle: %.1f MiB (target <= 24 MiB)" % idle)
+
+        conns = []
+        want = 10000
+        for _ in range(want):
+            try:
+                s = socket.create_connection(("127.0.0.1", port), timeout=5)
+                conns.append(s)
+            except OSError:
+                break
+        # Each connection sends one request and reads the answer, so the server holds a live keep-alive session.
+        for s in conns:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        for s in conns:
+            s.recv(256)
+        time.sleep(1.0)
+        with_conns = rss_mib(proc.pid)
+        print("RSS with %d idle keep-alive connections: %.1f MiB (target <= 150 MiB)" % (len(conns), with_conns))
+        for s in conns:
+            s.close()
+        stop(proc)
+        # Ingest on a fresh process (allocator arenas from the 10,000 connections would count otherwise).
+        shutil.rmtree(data, ignore_errors=True)
+        os.makedirs(data)
+        port = free_port()
+        proc, _ = start(data, port)
+        procs.append(proc)
+        time.sleep(0.5)
+
+        peak = [0.0]
+        done = threading.Event()
+
+        def sample():
+            while not done.is_set():
+                peak[0] = max(peak[0], rss_mib(proc.pid))
+                time.sleep(0.05)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        load = subprocess.run([os.path.join(BIN, "LoadGen"), "--port", str(port), "--path", "/api/webhook", "--connections", "64",
+                               "--duration", os.environ.get("BENCH_DURATION", "8"), "--webhook-secret", SECRET,
+                               "--label", "ingest under memory sampling"], capture_output=True, text=True)
+        done.set()
+        sampler.join()
+        print(load.stdout.strip())
+        print("RSS peak under webhook ingest load: %.1f MiB (target <= 64 MiB)" % peak[0])
+        return 0
+    finally:
+        for p in procs:
+            stop(p)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
