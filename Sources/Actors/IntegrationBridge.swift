@@ -252,7 +252,7 @@ public actor IntegrationBridge {
         }
         let target: OutboundGuard.Target
         do {
-            target = try await checkOffPool(endpoint.url)
+            target = try await guardrail.check(endpoint.url, on: queue)
         } catch {
             return Outcome(verdict: .dead, errorClass: "ssrf_blocked", error: error.description, startedAt: started,
                            durationMillis: clock() - started)
@@ -290,14 +290,6 @@ public actor IntegrationBridge {
                        error: verdict == .delivered ? nil : "HTTP \(s)", excerpt: excerpt,
                        retryAfter: (s == 429 || s == 503) ? result.retryAfterSeconds : nil, startedAt: started,
                        durationMillis: duration)
-    }
-
-    private func checkOffPool(_ url: String) async throws(OutboundGuard.Refusal) -> OutboundGuard.Target {
-        let guardrail = self.guardrail
-        let result: Result<OutboundGuard.Target, OutboundGuard.Refusal> = await withCheckedContinuation { c in
-            queue.async { c.resume(returning: Result { () throws(OutboundGuard.Refusal) in try guardrail.check(url) }) }
-        }
-        return try result.get()
     }
 
     /// The first 1 KiB of the answer, control characters escaped.

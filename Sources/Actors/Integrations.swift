@@ -108,11 +108,7 @@ public struct Integrations: Sendable {
             throw WebhookEndpoints.Invalid(field: "type", description: "type: one of \(Self.types.joined(separator: ", "))")
         }
         do {
-            let g = guardrail
-            let checked: Result<OutboundGuard.Target, OutboundGuard.Refusal> = await withCheckedContinuation { c in
-                DispatchQueue.global().async { c.resume(returning: Result { () throws(OutboundGuard.Refusal) in try g.check(url) }) }
-            }
-            _ = try checked.get()
+            _ = try await guardrail.check(url, on: .global())
         } catch {
             throw WebhookEndpoints.Invalid(field: "url", description: "url: \(error.description)")
         }

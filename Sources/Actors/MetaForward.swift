@@ -37,11 +37,8 @@ enum MetaForward {
             guard !selected.isEmpty else { continue }
             let body = selected.count == total ? raw : filtered(payload, keep: selected)
             let key = Identifier.hexString(CryptoBytes.sha256(body))
-            try conn.run("""
-                INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts,
-                                                next_attempt_at, ordering_key, created_at)
-                VALUES (?, ?, ?, 'meta', ?, 'pending', 0, ?, ?, ?) ON CONFLICT (endpoint_id, event_id) DO NOTHING
-                """, [Identifier.uuid(), endpoint, key, String(decoding: body, as: UTF8.self), now, "meta:" + phone, now])
+            try WebhookOutbox.writeDelivery(conn, endpoint: endpoint, eventID: key, event: "meta",
+                                            payload: String(decoding: body, as: UTF8.self), orderingKey: "meta:" + phone, now: now)
         }
     }
 

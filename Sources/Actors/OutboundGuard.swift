@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 import Foundation
 
 /// The SSRF guard for every user-configured URL (hardening.md §9): http/https only, no credentials in the URL;
@@ -99,6 +100,14 @@ public struct OutboundGuard: Sendable {
             }
         }
         return Target(scheme: scheme, host: host, port: port, address: Self.format(first))
+    }
+
+    /// `check` run on `queue` (getaddrinfo blocks), never on an event loop or the cooperative pool.
+    public func check(_ url: String, on queue: DispatchQueue) async throws(Refusal) -> Target {
+        let result: Result<Target, Refusal> = await withCheckedContinuation { c in
+            queue.async { c.resume(returning: Result { () throws(Refusal) in try self.check(url) }) }
+        }
+        return try result.get()
     }
 
     func isAllowlisted(_ a: [UInt8]) -> Bool {

@@ -38,11 +38,7 @@ public struct WebhookEndpoints: Sendable {
         }
         do {
             _ = try OutboundGuard.parse(url)
-            let g = guardrail
-            let checked: Result<OutboundGuard.Target, OutboundGuard.Refusal> = await withCheckedContinuation { c in
-                DispatchQueue.global().async { c.resume(returning: Result { () throws(OutboundGuard.Refusal) in try g.check(url) }) }
-            }
-            _ = try checked.get()
+            _ = try await guardrail.check(url, on: .global())
         } catch {
             throw Invalid(field: "url", description: "url: \(error.description)")
         }

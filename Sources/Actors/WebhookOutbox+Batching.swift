@@ -4,11 +4,9 @@ import Support
 extension WebhookOutbox {
     // MARK: Batching (§5)
 
-    /// Adds a `message.received` payload to the endpoint's open batch for the conversation when the endpoint
-    /// batches (`batch_window_ms > 0`); a full batch becomes a delivery at once. False when it does not batch.
-    static func buffer(_ conn: SQLiteConnection, endpoint: String, key: String, item: String, now: Int64) throws -> Bool {
-        guard let (window, maxSize) = try conn.queryOne("SELECT batch_window_ms, batch_max FROM webhook_endpoints WHERE id = ?",
-                                                        [endpoint], { ($0.int(0) ?? 0, $0.int(1) ?? 1) }), window > 0 else { return false }
+    /// Adds a `message.received` payload to the endpoint's open batch for the conversation; a batch holding
+    /// `maxSize` items becomes a delivery at once.
+    static func buffer(_ conn: SQLiteConnection, endpoint: String, maxSize: Int64, key: String, item: String, now: Int64) throws {
         let updated = try conn.query("""
             UPDATE webhook_batches SET items = json_insert(items, '$[#]', json(?)), size = size + 1
             WHERE endpoint_id = ? AND ordering_key = ? RETURNING id, size
@@ -21,7 +19,6 @@ extension WebhookOutbox {
         } else if let (_, size) = updated.first, size >= maxSize {
             try closeBatches(conn, where: "endpoint_id = ? AND ordering_key = ?", [endpoint, key], now: now)
         }
-        return true
     }
 
     /// Batches whose window has ended become deliveries (the bridge calls this before claiming); returns how many.
@@ -39,11 +36,8 @@ extension WebhookOutbox {
                                     arguments) { ($0.string(0) ?? "", $0.string(1) ?? "", $0.int(2) ?? 0, $0.string(3) ?? "[]") }
         for (endpoint, key, size, items) in closed {
             let body = #"{"type":"whatsapp.message.received","batch":true,"data":"# + items + "}"
-            try conn.run("""
-                INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts,
-                                                next_attempt_at, ordering_key, batch_size, created_at)
-                VALUES (?, ?, ?, 'whatsapp.message.received', ?, 'pending', 0, ?, ?, ?, ?)
-                """, [Identifier.uuid(), endpoint, eventID(prefix: "bat_", now: now), body, now, key, size, now])
+            try writeDelivery(conn, endpoint: endpoint, eventID: eventID(prefix: "bat_", now: now), event: "whatsapp.message.received",
+                              payload: body, orderingKey: key, batchSize: size, now: now)
         }
         return closed.count
     }

@@ -21,11 +21,7 @@ extension WebhookOutbox {
         let bytes = String(decoding: body.encoded, as: UTF8.self)
         let id = eventID(now: now)
         for endpoint in targets {
-            try conn.run("""
-                INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts, next_attempt_at,
-                                                ordering_key, created_at)
-                VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
-                """, [Identifier.uuid(), endpoint, id, event, bytes, now, orderingKey, now])
+            try writeDelivery(conn, endpoint: endpoint, eventID: id, event: event, payload: bytes, orderingKey: orderingKey, now: now)
         }
     }
 
@@ -80,18 +76,12 @@ extension WebhookOutbox {
               AND events IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(events) WHERE value = ?)
             """, [projectID, endpointID, event]) { $0.string(0) ?? "" }
         guard !targets.isEmpty else { return }
-        let body = String(decoding: JSONValue.object([
+        let body = JSONValue.object([
             ("project_id", .string(projectID)),
             ("endpoint", .object([("id", .string(endpointID)), ("url", .string(url)), ("state", .string("paused")),
                                   ("reason", .string(reason)), ("paused_at", rfc3339(now))])),
-        ]).encoded, as: UTF8.self)
-        let id = eventID(now: now)
-        for target in targets {
-            try conn.run("""
-                INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts, next_attempt_at, created_at)
-                VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)
-                """, [Identifier.uuid(), target, id, event, body, now, now])
-        }
+        ])
+        try insert(conn, targets: targets, event: event, body: body, orderingKey: nil, now: now)
     }
 
     /// `whatsapp.conversation.inactive`: once per quiet spell, to each endpoint that lists the event, for open

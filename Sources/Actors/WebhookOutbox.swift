@@ -36,20 +36,39 @@ public enum WebhookOutbox {
         return prefix + String(decoding: out, as: UTF8.self)
     }
 
+    /// An endpoint subscribed to an event, with its batching settings (batch_window_ms 0: no batching).
+    struct Target {
+        let id: String
+        let batchWindowMillis: Int64
+        let batchMax: Int64
+    }
+
     /// Active or paused `wasla` endpoints that subscribe to `event` (no filter: every event): the number's own,
     /// and the project-wide ones of its project (integrations).
-    static func endpoints(_ conn: SQLiteConnection, numberID: String, event: String) throws -> [String] {
+    static func endpoints(_ conn: SQLiteConnection, numberID: String, event: String) throws -> [Target] {
         try conn.query("""
-            SELECT id FROM webhook_endpoints
+            SELECT id, batch_window_ms, batch_max FROM webhook_endpoints
             WHERE (whatsapp_number_id = ?1 OR (whatsapp_number_id IS NULL
                    AND project_id = (SELECT project_id FROM whatsapp_numbers WHERE id = ?1)))
               AND kind = 'wasla' AND state != 'disabled' AND is_active = 1
               AND (events IS NULL OR json_array_length(events) = 0
                    OR EXISTS (SELECT 1 FROM json_each(events) WHERE value = ?2))
-            """, [numberID, event]) { $0.string(0) ?? "" }
+            """, [numberID, event]) { Target(id: $0.string(0) ?? "", batchWindowMillis: $0.int(1) ?? 0, batchMax: $0.int(2) ?? 1) }
     }
 
-    /// Writes one delivery per subscribed endpoint; `body` is built only when someone listens.
+    /// The one place a delivery row is written: once per (endpoint, event id), whatever writes it again.
+    static func writeDelivery(_ conn: SQLiteConnection, endpoint: String, eventID: String, event: String, payload: String,
+                              orderingKey: String?, batchSize: Int64? = nil, now: Int64) throws {
+        try conn.run("""
+            INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts,
+                                            next_attempt_at, ordering_key, batch_size, created_at)
+            VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)
+            ON CONFLICT (endpoint_id, event_id) DO NOTHING
+            """, [Identifier.uuid(), endpoint, eventID, event, payload, now, orderingKey, batchSize, now])
+    }
+
+    /// Writes one delivery per subscribed endpoint; `body` is built only when someone listens. `message.received`
+    /// goes to the endpoint's open batch instead when the endpoint batches.
     /// With `eventID` given (a deterministic id), an event already written is not written again.
     static func emit(_ conn: SQLiteConnection, numberID: String, event: String, orderingKey: String?, now: Int64,
                      eventID fixedID: String? = nil, body: () throws -> JSONValue) throws {
@@ -58,15 +77,13 @@ public enum WebhookOutbox {
         let value = try body()
         let bytes = String(decoding: value.encoded, as: UTF8.self)
         let eventID = fixedID ?? eventID(now: now)
-        for endpoint in targets {
-            if event == "whatsapp.message.received", let key = orderingKey,
-               try buffer(conn, endpoint: endpoint, key: key, item: bytes, now: now) { continue }
-            try conn.run("""
-                INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts,
-                                                next_attempt_at, ordering_key, created_at)
-                VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
-                ON CONFLICT (endpoint_id, event_id) DO NOTHING
-                """, [Identifier.uuid(), endpoint, eventID, event, bytes, now, orderingKey, now])
+        for target in targets {
+            if event == "whatsapp.message.received", target.batchWindowMillis > 0, let key = orderingKey {
+                try buffer(conn, endpoint: target.id, maxSize: target.batchMax, key: key, item: bytes, now: now)
+                continue
+            }
+            try writeDelivery(conn, endpoint: target.id, eventID: eventID, event: event, payload: bytes, orderingKey: orderingKey,
+                              now: now)
         }
     }
 
@@ -110,11 +127,7 @@ public enum WebhookOutbox {
         guard let body = try workflowBody(conn, messageRowID: messageRowID, stepID: stepID, config: config) else { return }
         let bytes = String(decoding: body.1.encoded, as: UTF8.self)
         for endpoint in targets {
-            try conn.run("""
-                INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts,
-                                                next_attempt_at, ordering_key, created_at)
-                VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?) ON CONFLICT (endpoint_id, event_id) DO NOTHING
-                """, [Identifier.uuid(), endpoint, id, event, bytes, now, body.0, now])
+            try writeDelivery(conn, endpoint: endpoint, eventID: id, event: event, payload: bytes, orderingKey: body.0, now: now)
         }
     }
 
