@@ -25,22 +25,24 @@ extension WebhookOutbox {
         }
     }
 
+    /// The columns `contactJSON` reads, in order: the contact object of events and of `/api/v1/contacts` alike.
+    public static let contactColumns = "id, wa_id, user_id, profile_name, phone, opted_out, created_at, updated_at"
+
+    public static func contactJSON(_ r: Row) -> JSONValue {
+        func text(_ i: Int32) -> JSONValue { r.string(i).map { .string($0) } ?? .null }
+        return .object([
+            ("id", text(0)), ("wa_id", text(1)), ("business_scoped_user_id", text(2)), ("profile_name", text(3)),
+            ("phone", text(4)), ("opted_out", .bool(r.int(5) == 1)), ("created_at", rfc3339(r.int(6))),
+            ("updated_at", rfc3339(r.int(7))),
+        ])
+    }
+
     /// `whatsapp.contact.created` / `.updated` (a CRM keeps its contacts in step).
     static func contact(_ conn: SQLiteConnection, projectID: String, contactID: String, created: Bool, now: Int64) throws {
         let event = created ? "whatsapp.contact.created" : "whatsapp.contact.updated"
         try emitProjectWide(conn, projectID: projectID, event: event, orderingKey: "contact:" + contactID, now: now) {
-            try conn.queryOne("""
-                SELECT id, wa_id, user_id, profile_name, phone, opted_out, created_at, updated_at FROM contacts WHERE id = ?
-                """, [contactID]) { r -> JSONValue in
-                func text(_ i: Int32) -> JSONValue { r.string(i).map { .string($0) } ?? .null }
-                return .object([
-                    ("project_id", .string(projectID)),
-                    ("contact", .object([
-                        ("id", text(0)), ("wa_id", text(1)), ("business_scoped_user_id", text(2)), ("profile_name", text(3)),
-                        ("phone", text(4)), ("opted_out", .bool(r.int(5) == 1)), ("created_at", rfc3339(r.int(6))),
-                        ("updated_at", rfc3339(r.int(7))),
-                    ])),
-                ])
+            try conn.queryOne("SELECT \(contactColumns) FROM contacts WHERE id = ?", [contactID]) { r -> JSONValue in
+                .object([("project_id", .string(projectID)), ("contact", contactJSON(r))])
             }
         }
     }

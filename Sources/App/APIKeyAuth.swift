@@ -12,36 +12,57 @@ struct APIKeyAuth: Sendable {
         request.headers["x-api-key"] != nil || request.headers["authorization"]?.lowercased().hasPrefix("bearer ") == true
     }
 
-    /// Authenticates the key, applies its rate limit and scope, then runs `body`. Cookies are never accepted here.
-    func authorized(_ request: HTTPRequest, scope: String,
-                    _ body: (APIKeys.Key) async throws -> HTTPResponse) async throws -> HTTPResponse {
+    /// The outcome of checking a request's key: the one mechanism behind `/api/v1` and the Graph proxy, which
+    /// only render refusals differently.
+    enum Check {
+        case allowed(APIKeys.Key, RateLimiter.Decision)
+        case invalidKey
+        case limited(RateLimiter.Decision)
+        case missingScope
+    }
+
+    /// Authenticates the presented key (`Authorization: Bearer` or `X-API-Key`), applies its rate limit and scope.
+    func check(_ request: HTTPRequest, scope: String) async throws -> Check {
         let presented: String? = {
             if let auth = request.headers["authorization"], auth.lowercased().hasPrefix("bearer ") {
                 return String(auth.dropFirst(7))
             }
             return request.headers["x-api-key"]
         }()
-        guard let presented, let key = try await keys.authenticate(presented) else {
-            var r = HTTPResponse.jsonError(.unauthorized, code: "invalid_api_key", message: "a valid API key is required",
-                                           requestID: request.requestID)
-            r.setHeader("WWW-Authenticate", "Bearer")
-            return r
-        }
+        guard let presented, let key = try await keys.authenticate(presented) else { return .invalidKey }
         let d = await limiter.check(key.id)
+        guard d.allowed else { return .limited(d) }
+        guard key.scopes.contains(scope) || key.scopes.contains("admin") else { return .missingScope }
+        return .allowed(key, d)
+    }
+
+    /// Checks the key, then runs `body`; refusals in our JSON error shape, with the `X-RateLimit-*` headers.
+    func authorized(_ request: HTTPRequest, scope: String,
+                    _ body: (APIKeys.Key) async throws -> HTTPResponse) async throws -> HTTPResponse {
         var response: HTTPResponse
-        if !d.allowed {
+        var decision: RateLimiter.Decision?
+        switch try await check(request, scope: scope) {
+        case .invalidKey:
+            response = .jsonError(.unauthorized, code: "invalid_api_key", message: "a valid API key is required",
+                                  requestID: request.requestID)
+            response.setHeader("WWW-Authenticate", "Bearer")
+            return response
+        case .limited(let d):
+            decision = d
             response = .jsonError(.tooManyRequests, code: "rate_limited", message: "too many requests for this key",
                                   requestID: request.requestID)
             response.setHeader("Retry-After", String(d.retryAfterSeconds))
-        } else if !key.scopes.contains(scope) && !key.scopes.contains("admin") {
+        case .missingScope:
             response = .jsonError(.forbidden, code: "missing_scope", message: "this key lacks the '\(scope)' scope",
                                   requestID: request.requestID)
-        } else {
+        case .allowed(let key, let d):
+            decision = d
             response = try await body(key)
         }
-        response.setHeader("X-RateLimit-Limit", String(d.limit))
-        response.setHeader("X-RateLimit-Remaining", String(d.remaining))
+        if let d = decision {
+            response.setHeader("X-RateLimit-Limit", String(d.limit))
+            response.setHeader("X-RateLimit-Remaining", String(d.remaining))
+        }
         return response
     }
-
 }

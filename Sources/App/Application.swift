@@ -163,7 +163,7 @@ final class Application: Sendable {
                            templates: templates, bridge: bridge, userGuard: userGuard)
         OpenAPI.register(in: &routes)
         // Last: its `/:version/:phone/messages` pattern must not shadow the routes above.
-        GraphProxyRoutes(keys: apiAuth.keys, limiter: apiAuth.limiter, sender: parts.sender, database: database, media: parts.media,
+        GraphProxyRoutes(auth: apiAuth, sender: parts.sender, database: database, media: parts.media,
                          templates: templates, links: dashboard.mediaLinks)
             .register(in: &routes)
         let router = routes.build(registry: metrics, mapError: ErrorMapping.responder(logger: logger.child("http")))

@@ -151,17 +151,6 @@ struct ConversationAPI: Sendable {
         return .json(found)
     }
 
-    static let contactColumns = "id, wa_id, user_id, profile_name, phone, opted_out, created_at, updated_at"
-
-    static func contactJSON(_ r: Row) -> JSONValue {
-        func text(_ i: Int32) -> JSONValue { r.string(i).map { .string($0) } ?? .null }
-        return .object([
-            ("id", text(0)), ("wa_id", text(1)), ("business_scoped_user_id", text(2)), ("profile_name", text(3)),
-            ("phone", text(4)), ("opted_out", .bool(r.int(5) == 1)), ("created_at", WebhookOutbox.rfc3339(r.int(6))),
-            ("updated_at", WebhookOutbox.rfc3339(r.int(7))),
-        ])
-    }
-
     /// `?q=` matches the name, phone, wa_id or user id (substring, case-insensitive for ASCII).
     func listContacts(_ request: HTTPRequest, _ key: APIKeys.Key) async throws -> HTTPResponse {
         guard let paging = try? Paging(request) else { return Paging.invalid(request) }
@@ -169,10 +158,10 @@ struct ConversationAPI: Sendable {
         let (condition, args, order) = paging.clause(key: "updated_at", id: "id")
         let rows = try await database.read { conn in
             try conn.query("""
-                SELECT \(Self.contactColumns) FROM contacts WHERE project_id = ? AND (?2 IS NULL OR profile_name LIKE ?2
+                SELECT \(WebhookOutbox.contactColumns) FROM contacts WHERE project_id = ? AND (?2 IS NULL OR profile_name LIKE ?2
                     OR phone LIKE ?2 OR wa_id LIKE ?2 OR user_id LIKE ?2) AND \(condition) ORDER BY \(order) LIMIT ?
                 """, [key.projectID, q] + args + [paging.limit + 1]) { r in
-                (key: r.int(7) ?? 0, id: r.string(0) ?? "", json: Self.contactJSON(r))
+                (key: r.int(7) ?? 0, id: r.string(0) ?? "", json: WebhookOutbox.contactJSON(r))
             }
         }
         return paging.response(rows, path: "/api/v1/contacts")
@@ -181,8 +170,8 @@ struct ConversationAPI: Sendable {
     func contact(_ request: HTTPRequest, _ key: APIKeys.Key) async throws -> HTTPResponse {
         let id = request.parameters["id"] ?? ""
         let found = try await database.read { conn in
-            try conn.queryOne("SELECT \(Self.contactColumns) FROM contacts WHERE (id = ?1 OR wa_id = ?1) AND project_id = ?2",
-                              [id, key.projectID]) { Self.contactJSON($0) }
+            try conn.queryOne("SELECT \(WebhookOutbox.contactColumns) FROM contacts WHERE (id = ?1 OR wa_id = ?1) AND project_id = ?2",
+                              [id, key.projectID]) { WebhookOutbox.contactJSON($0) }
         }
         guard let found else { return Self.notFound(request, "contact") }
         return .json(found)

@@ -9,16 +9,8 @@ import Support
 /// - `POST /{version}/{phone-number-id}/media` (multipart, as Meta's) → `{id}`;
 /// - `GET /{version}/{waba-id}/message_templates` → `{data, paging}`; `POST` creates one through Meta.
 extension GraphProxyRoutes {
-    func key(_ request: HTTPRequest, scope: String) async throws -> (APIKeys.Key?, HTTPResponse?) {
-        switch try await authorize(request, scope: scope) {
-        case .key(let k): return (k, nil)
-        case .refused(let r): return (nil, r)
-        }
-    }
-
     func mediaURL(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let (k, refused) = try await key(request, scope: "read")
-        guard let key = k else { return refused ?? .text("", status: .unauthorized) }
+        let key = try await authorize(request, scope: "read")
         let trace = "wasla-" + request.requestID
         let mediaID = request.parameters["media"] ?? ""
         let row = try await database.read { conn in
@@ -42,8 +34,7 @@ extension GraphProxyRoutes {
     }
 
     func upload(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let (k, refused) = try await key(request, scope: "send")
-        guard let key = k else { return refused ?? .text("", status: .unauthorized) }
+        let key = try await authorize(request, scope: "send")
         let trace = "wasla-" + request.requestID
         guard let boundary = Multipart.boundary(request.headers["content-type"] ?? ""),
               let parts = Multipart.parse(request.body, boundary: boundary), let file = parts.first(where: { $0.name == "file" }) else {
@@ -63,8 +54,7 @@ extension GraphProxyRoutes {
     }
 
     func listTemplates(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let (k, refused) = try await key(request, scope: "read")
-        guard let key = k else { return refused ?? .text("", status: .unauthorized) }
+        let key = try await authorize(request, scope: "read")
         let waba = request.parameters["waba"] ?? ""
         let rows = try await database.read { conn in
             try conn.query("""
@@ -82,8 +72,7 @@ extension GraphProxyRoutes {
     }
 
     func createTemplate(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let (k, refused) = try await key(request, scope: "admin")
-        guard let key = k else { return refused ?? .text("", status: .unauthorized) }
+        let key = try await authorize(request, scope: "admin")
         let trace = "wasla-" + request.requestID
         guard let json = try? JSONValue.parse(request.body), case .object = json, json["name"]?.stringValue != nil else {
             return Self.metaError(400, code: 100, message: "(#100) The parameter name is required.", trace: trace)

@@ -9,8 +9,7 @@ import Support
 /// message like any other send (status webhooks attach to it), applies the 24-hour window and pacing, and
 /// answers in Meta's own success and error shapes.
 struct GraphProxyRoutes: Sendable {
-    let keys: APIKeys
-    let limiter: RateLimiter
+    let auth: APIKeyAuth
     let sender: OutboundSender
     let database: Database
     let media: MediaStore
@@ -25,11 +24,22 @@ struct GraphProxyRoutes: Sendable {
     }
 
     func register(in routes: inout RouterBuilder) {
-        routes.post("/:version/:phone/messages", maxBodyBytes: 64 * 1024) { [self] request in try await messages(request) }
-        routes.post("/:version/:phone/media", maxBodyBytes: 110 * 1024 * 1024) { [self] request in try await upload(request) }
-        routes.get("/:version/:waba/message_templates") { [self] request in try await listTemplates(request) }
-        routes.post("/:version/:waba/message_templates", maxBodyBytes: 64 * 1024) { [self] request in try await createTemplate(request) }
-        routes.get("/:version/:media") { [self] request in try await mediaURL(request) }
+        routes.post("/:version/:phone/messages", maxBodyBytes: 64 * 1024) { [self] r in try await refusals { try await messages(r) } }
+        routes.post("/:version/:phone/media", maxBodyBytes: 110 * 1024 * 1024) { [self] r in try await refusals { try await upload(r) } }
+        routes.get("/:version/:waba/message_templates") { [self] r in try await refusals { try await listTemplates(r) } }
+        routes.post("/:version/:waba/message_templates", maxBodyBytes: 64 * 1024) { [self] r in
+            try await refusals { try await createTemplate(r) }
+        }
+        routes.get("/:version/:media") { [self] r in try await refusals { try await mediaURL(r) } }
+    }
+
+    /// A refusal thrown by `authorize`, answered as it is.
+    struct Refused: Error {
+        let response: HTTPResponse
+    }
+
+    func refusals(_ body: () async throws -> HTTPResponse) async throws -> HTTPResponse {
+        do { return try await body() } catch let r as Refused { return r.response }
     }
 
     /// Meta's error shape (`error.message`, `type`, `code`, `error_subcode`, `error_data`, `fbtrace_id`).
@@ -46,36 +56,26 @@ struct GraphProxyRoutes: Sendable {
     }
 
     /// The caller's key (a Wasla API key as the bearer token), rate-limited and with `scope`, or Meta's error shape.
-    func authorize(_ request: HTTPRequest, scope: String) async throws -> Authorized {
+    func authorize(_ request: HTTPRequest, scope: String) async throws -> APIKeys.Key {
         let trace = "wasla-" + request.requestID
         guard Self.isGraphPath(request.path) else {
-            return .refused(.jsonError(.notFound, code: "not_found", message: "no route for this path", requestID: request.requestID))
+            throw Refused(response: .jsonError(.notFound, code: "not_found", message: "no route for this path", requestID: request.requestID))
         }
-        let bearer = request.headers["authorization"].flatMap { $0.lowercased().hasPrefix("bearer ") ? String($0.dropFirst(7)) : nil }
-        guard let bearer, let key = try await keys.authenticate(bearer) else {
-            return .refused(Self.metaError(401, code: 190, message: "Invalid OAuth access token - use a Wasla project API key", trace: trace))
+        switch try await auth.check(request, scope: scope) {
+        case .invalidKey:
+            throw Refused(response: Self.metaError(401, code: 190, message: "Invalid OAuth access token - use a Wasla project API key", trace: trace))
+        case .limited:
+            throw Refused(response: Self.metaError(429, code: 4, message: "Application request limit reached", trace: trace))
+        case .missingScope:
+            throw Refused(response: Self.metaError(403, code: 10, message: "(#10) This API key lacks the '\(scope)' scope", trace: trace))
+        case .allowed(let key, _):
+            return key
         }
-        guard await limiter.check(key.id).allowed else {
-            return .refused(Self.metaError(429, code: 4, message: "Application request limit reached", trace: trace))
-        }
-        guard key.scopes.contains(scope) || key.scopes.contains("admin") else {
-            return .refused(Self.metaError(403, code: 10, message: "(#10) This API key lacks the '\(scope)' scope", trace: trace))
-        }
-        return .key(key)
-    }
-
-    enum Authorized {
-        case key(APIKeys.Key)
-        case refused(HTTPResponse)
     }
 
     func messages(_ request: HTTPRequest) async throws -> HTTPResponse {
         let trace = "wasla-" + request.requestID
-        let key: APIKeys.Key
-        switch try await authorize(request, scope: "send") {
-        case .key(let k): key = k
-        case .refused(let refusal): return refusal
-        }
+        let key = try await authorize(request, scope: "send")
         guard let json = try? JSONValue.parse(request.body), case .object = json else {
             return Self.metaError(400, code: 100, message: "(#100) The body must be a JSON object", trace: trace)
         }

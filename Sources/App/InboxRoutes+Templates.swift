@@ -52,14 +52,6 @@ extension InboxRoutes {
         }
         let message = OutboundMessage(numberID: c.numberID, to: c.to, type: "template", content: .object(content),
                                       contextMessageID: nil, clientID: Identifier.uuid())
-        switch try await sender.send(message) {
-        case .sent, .alreadySent:
-            return HTML.redirect("/inbox/" + FormURLEncoded.encode(id))
-        case .refused(let why):
-            return try await thread(request, notice: "Not sent: \(why)", status: .unprocessableContent)
-        case .failed(let e):
-            return try await thread(request, notice: "Meta refused the template\(e.code.map { " (\($0))" } ?? ""): \(e.message)",
-                                    status: .badGateway)
-        }
+        return try await send(message, conversationID: id, request)
     }
 }

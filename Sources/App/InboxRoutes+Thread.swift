@@ -164,6 +164,11 @@ extension InboxRoutes {
         let message = OutboundMessage(numberID: c.numberID, to: c.to, type: "text",
                                       content: .object([("body", .string(text))]), contextMessageID: nil,
                                       clientID: Identifier.uuid())
+        return try await send(message, conversationID: id, request)
+    }
+
+    /// Sends from a thread (free text or a template): back to the thread, or the thread with the reason it was not sent.
+    func send(_ message: OutboundMessage, conversationID id: String, _ request: HTTPRequest) async throws -> HTTPResponse {
         switch try await sender.send(message) {
         case .sent, .alreadySent:
             return HTML.redirect("/inbox/" + FormURLEncoded.encode(id))
