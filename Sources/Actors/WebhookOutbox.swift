@@ -87,6 +87,14 @@ public enum WebhookOutbox {
         }
     }
 
+    /// The delivery log's retention: attempts older than `olderThanMillis`, and delivered deliveries as old (dead
+    /// ones stay, replayable, until replayed or deleted with their endpoint). Returns the rows removed.
+    public static func trimLog(_ conn: SQLiteConnection, olderThanMillis: Int64, now: Int64) throws -> Int {
+        let cutoff = now - olderThanMillis
+        return try conn.run("DELETE FROM webhook_attempts WHERE started_at < ?", [cutoff])
+            + conn.run("DELETE FROM webhook_deliveries WHERE status = 'delivered' AND created_at < ?", [cutoff])
+    }
+
     /// `whatsapp.conversation.ended` (closed through the API, by an agent, or after the idle limit).
     public static func conversationEnded(_ conn: SQLiteConnection, conversationID: String, now: Int64) throws {
         guard let (numberID, phoneNumberID) = try conn.queryOne("""

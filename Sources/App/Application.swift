@@ -89,8 +89,6 @@ final class Application: Sendable {
         self.logger = Logger(label: "wasla", sink: logSink)
         self.metrics = MetricsRegistry()
         self.readiness = Readiness(database: database, dataDirectory: config.dataDirectory)
-        self.maintenance = Maintenance(database: database, logger: logger.child("store"),
-                                       conversationIdleMillis: Int64(config.conversationIdleHours) * 3_600_000)
         StoreMetrics.register(database: database, in: metrics)
         self.tableStats = TableStats(database: database, registry: metrics)
         let processor = WebhookProcessor(database: database, defaults: defaults, options: config.processingOptions,
@@ -120,6 +118,21 @@ final class Application: Sendable {
         routes.use(RequestLog.middleware(logger: logger.child("http")))
         let dashboard = try Dashboard(config: config, database: database, logger: logger.child("web"))
         self.dashboard = dashboard
+        let idle = Int64(config.conversationIdleHours) * 3_600_000
+        let sessions = dashboard.sessions
+        self.maintenance = Maintenance(database: database, logger: logger.child("store"), chores: [
+            .init(name: "idle conversations ended") {
+                try await database.write(priority: .background) { conn in
+                    try WebhookOutbox.endIdleConversations(conn, idleMillis: idle, now: WallClock.nowMillis())
+                }
+            },
+            .init(name: "delivery log rows older than 30 days removed") {
+                try await database.write(priority: .background) { conn in
+                    try WebhookOutbox.trimLog(conn, olderThanMillis: 30 * 86_400_000, now: WallClock.nowMillis())
+                }
+            },
+            .init(name: "expired sessions removed") { try await sessions.purgeExpired() },
+        ])
         HealthRoutes(readiness: readiness, metrics: metrics, logger: logger.child("http"))
             .register(in: &routes)
         // Integration URLs from the environment are the operator's own (often on the LAN): allowed by host.

@@ -2,29 +2,35 @@ import Actors
 import Store
 import Support
 
-/// Background upkeep of the store every few minutes: a truncating WAL checkpoint, so the WAL does not stay large
-/// after bursts (the automatic PASSIVE checkpoint runs every 1000 pages inside commits), and ending conversations
-/// idle past CONVERSATION_IDLE_HOURS (with their `conversation.ended` event).
+/// Background upkeep every few minutes: a truncating WAL checkpoint, so the WAL does not stay large after bursts
+/// (the automatic PASSIVE checkpoint runs every 1000 pages inside commits), then each chore in turn: ending
+/// conversations idle past CONVERSATION_IDLE_HOURS, trimming the delivery log, removing expired sessions. A chore
+/// that fails is logged and tried again next time; the others still run.
 final class Maintenance: Sendable {
+    /// A named piece of upkeep; returns how many rows it changed (logged when not zero).
+    struct Chore: Sendable {
+        let name: String
+        let run: @Sendable () async throws -> Int
+    }
+
     let database: Database
     let logger: Logger
     let intervalSeconds: Int
-    /// Open conversations idle this long are ended on each run (CONVERSATION_IDLE_HOURS).
-    let conversationIdleMillis: Int64
+    let chores: [Chore]
     private let task = Locked<Task<Void, Never>?>(nil)
 
-    init(database: Database, logger: Logger, intervalSeconds: Int = 300, conversationIdleMillis: Int64 = 24 * 3_600_000) {
+    init(database: Database, logger: Logger, intervalSeconds: Int = 300, chores: [Chore] = []) {
         self.database = database
         self.logger = logger
         self.intervalSeconds = intervalSeconds
-        self.conversationIdleMillis = conversationIdleMillis
+        self.chores = chores
     }
 
     func start() {
         let database = self.database
         let logger = self.logger
         let interval = intervalSeconds
-        let idle = conversationIdleMillis
+        let chores = self.chores
         let t = Task {
             while !Task.isCancelled {
                 do {
@@ -37,14 +43,13 @@ final class Maintenance: Sendable {
                 } catch {
                     logger.warn("WAL checkpoint failed", ["error": "\(error)"])
                 }
-                do {
-                    let now = WallClock.nowMillis()
-                    let n = try await database.write(priority: .background) { conn in
-                        try WebhookOutbox.endIdleConversations(conn, idleMillis: idle, now: now)
+                for chore in chores {
+                    do {
+                        let n = try await chore.run()
+                        if n > 0 { logger.info(chore.name, ["count": String(n)]) }
+                    } catch {
+                        logger.warn("\(chore.name) failed", ["error": "\(error)"])
                     }
-                    if n > 0 { logger.info("idle conversations ended", ["count": String(n)]) }
-                } catch {
-                    logger.warn("ending idle conversations failed", ["error": "\(error)"])
                 }
             }
         }

@@ -76,4 +76,9 @@ extension Migrations {
             PRIMARY KEY (endpoint_id, conversation_id)
         ) STRICT, WITHOUT ROWID;
         """
+
+    static let v8 = """
+        -- v8: the delivery log is trimmed by age and counted over the last 15 minutes: both read by start time.
+        CREATE INDEX webhook_attempts_started ON webhook_attempts (started_at);
+        """
 }

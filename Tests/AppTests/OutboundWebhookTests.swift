@@ -127,6 +127,11 @@ final class OutboundWebhookTests: XCTestCase {
         let metrics = try h.client().exchange("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").text
         XCTAssertTrue(metrics.contains(#"wasla_webhook_deliveries{status="delivered"} 1"#), metrics)
         XCTAssertTrue(metrics.contains(#"wasla_webhook_endpoints{state="active"} 1"#))
+        // Retention: attempts and delivered deliveries past the age go; nothing younger does.
+        let kept = try await h.app.database.write { try WebhookOutbox.trimLog($0, olderThanMillis: 86_400_000, now: WallClock.nowMillis()) }
+        XCTAssertEqual(kept, 0)
+        let trimmed = try await h.app.database.write { try WebhookOutbox.trimLog($0, olderThanMillis: 0, now: WallClock.nowMillis() + 1) }
+        XCTAssertEqual(trimmed, 3, "two attempts and the delivered delivery")
     }
 
     func testPermanentRefusalsAnd410() async throws {
