@@ -6,7 +6,6 @@ Targets (issue 10): idle <= 24 MiB, ingest <= 64 MiB, 10,000 idle connections <=
 import os
 import resource
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +15,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, ".build", "release")
+sys.path.insert(0, os.path.join(ROOT, "Tests", "pysupport"))
+from server import free_port, stop  # noqa: E402
 SECRET = "memory-bench-secret"
 
 
@@ -25,12 +26,6 @@ def rss_mib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024.0
     return 0.0
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(data, port):
@@ -49,16 +44,6 @@ def start(data, port):
             if proc.poll() is not None or time.monotonic() - t0 > 15:
                 raise SystemExit("the server did not start")
             time.sleep(0.002)
-
-
-def stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def main():

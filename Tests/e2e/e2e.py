@@ -12,7 +12,6 @@ import hmac
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,8 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "Tests", "pysupport"))
+from server import free_port, stop, wait_port  # noqa: E402
 ARTIFACTS = os.path.join(ROOT, "e2e-artifacts")
 SECRET = "e2e-app-secret-0123456789"
 EMAIL, PASSWORD = "admin@example.com", "e2e password 123"
@@ -42,23 +43,6 @@ class FakeGraph(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=15):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("server on port %d did not start" % port)
 
 
 def signed_webhook(port):
@@ -175,11 +159,7 @@ def main():
     finally:
         if driver is not None:
             driver.quit()
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)
         graph.shutdown()
         shutil.rmtree(data, ignore_errors=True)
 

@@ -13,17 +13,16 @@ import hashlib
 import hmac
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
-import time
 
 import h11
 import httptools
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "Tests", "pysupport"))
+from server import free_port, start, stop  # noqa: E402
 BINARY = os.path.join(ROOT, ".build", "release", "wasla")
 SECRET = b"framing-secret-0123456789"
 
@@ -131,23 +130,12 @@ def main():
     if not os.access(BINARY, os.X_OK):
         raise SystemExit("build first: swift build -c release --product wasla")
     data = tempfile.mkdtemp(prefix="wasla-framing-")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = dict(os.environ, DATA_DIR=data, HOST="127.0.0.1", PORT=str(port), LOG_LEVEL="error",
                WHATSAPP_APP_SECRET=SECRET.decode())
-    server = subprocess.Popen([BINARY, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = start(BINARY, env, port)
     failures, stricter, rows = [], [], 0
     try:
-        deadline = time.time() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    raise SystemExit("the server did not start")
-                time.sleep(0.05)
         cases = [(name, head, body, b"HTTP/1.1") for name, (head, body) in CASES.items()]
         cases.append(("HTTP/1.0 with TE", HTTP10_TE[0], HTTP10_TE[1], b"HTTP/1.0"))
         for name, head, body, version in cases:
@@ -175,13 +163,7 @@ def main():
               "references' body (its signature verified)")
         return 0
     finally:
-        if server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+        stop(server)
         shutil.rmtree(data, ignore_errors=True)
 
 

@@ -17,36 +17,18 @@ import shutil
 import signal
 import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "Tests", "pysupport"))
+from server import free_port, start, stop  # noqa: E402
 BINARY = os.path.join(ROOT, ".build", "release", "wasla")
 SECRET = b"torture-secret-0123456789"
 ROUNDS = int(os.environ.get("TORTURE_ROUNDS", "20"))
 WORKERS = int(os.environ.get("TORTURE_WORKERS", "8"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, timeout=15):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("the server exited at start (status %s)" % proc.returncode)
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("the server did not start on port %d" % port)
 
 
 def body(wamid):
@@ -81,7 +63,7 @@ def read_response(sock, buf):
     return status, rest[length:]
 
 
-def drive(port, round_no, worker, acked, lock, stop):
+def drive(port, round_no, worker, acked, lock, halt):
     try:
         sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     except OSError:
@@ -89,7 +71,7 @@ def drive(port, round_no, worker, acked, lock, stop):
     buf = b""
     n = 0
     try:
-        while not stop.is_set():
+        while not halt.is_set():
             n += 1
             wamid = "wamid.T9.%d.%d.%d" % (round_no, worker, n)
             payload = body(wamid)
@@ -106,13 +88,6 @@ def drive(port, round_no, worker, acked, lock, stop):
         sock.close()
 
 
-def start(env, port):
-    proc = subprocess.Popen([BINARY, "serve"], env=dict(env, PORT=str(port)), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    wait_port(port, proc)
-    return proc
-
-
 def main():
     if not os.access(BINARY, os.X_OK):
         raise SystemExit("build first: swift build -c release --product wasla")
@@ -124,22 +99,22 @@ def main():
     try:
         for r in range(ROUNDS):
             port = free_port()
-            proc = start(env, port)
+            proc = start(BINARY, env, port)
             procs.append(proc)
-            stop = threading.Event()
-            threads = [threading.Thread(target=drive, args=(port, r, w, acked, lock, stop)) for w in range(WORKERS)]
+            halt = threading.Event()
+            threads = [threading.Thread(target=drive, args=(port, r, w, acked, lock, halt)) for w in range(WORKERS)]
             for t in threads:
                 t.start()
             time.sleep(random.uniform(0.3, 1.5))
             os.kill(proc.pid, signal.SIGKILL)  # at a random moment, mid-traffic
             proc.wait()
-            stop.set()
+            halt.set()
             for t in threads:
                 t.join(timeout=10)
             print("round %2d: killed with SIGKILL; %d acknowledged so far" % (r + 1, len(acked)), flush=True)
         # Restart once more and let the processor finish what was stored before the last kill.
         port = free_port()
-        proc = start(env, port)
+        proc = start(BINARY, env, port)
         procs.append(proc)
         db = os.path.join(data, "wasla.sqlite")
         deadline = time.time() + 120
@@ -151,12 +126,7 @@ def main():
             if pending == 0:
                 break
             time.sleep(0.2)
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         conn = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
         stored = set()
         for (wamid,) in conn.execute("SELECT whatsapp_message_id FROM messages WHERE whatsapp_message_id LIKE 'wamid.T9.%'"):

@@ -1,0 +1,45 @@
+"""Starting and stopping the wasla binary on 127.0.0.1 for the Python test and benchmark scripts
+(Tests/e2e, Tests/torture, Benchmarks/memory.py): one copy of the port, start-up and SIGTERM handling."""
+import signal
+import socket
+import subprocess
+import time
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc=None, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit("the server exited at start (status %s)" % proc.returncode)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("the server did not start on port %d" % port)
+
+
+def start(binary, env, port, **popen):
+    """Starts `binary serve` with PORT set and waits until it accepts connections."""
+    popen.setdefault("stdout", subprocess.DEVNULL)
+    popen.setdefault("stderr", subprocess.DEVNULL)
+    proc = subprocess.Popen([binary, "serve"], env=dict(env, PORT=str(port)), **popen)
+    wait_port(port, proc)
+    return proc
+
+
+def stop(proc, grace=40):
+    """SIGTERM, then SIGKILL after `grace` seconds: the process never outlives the script."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
