@@ -9,39 +9,12 @@ public struct Templates: Sendable {
     let graph: GraphClient
     let token: String?
     let secrets: SecretBox?
-    private let periodic = Locked<Task<Void, Never>?>(nil)
 
     public init(database: Database, graph: GraphClient, token: String?, secrets: SecretBox?) {
         self.database = database
         self.graph = graph
         self.token = token
         self.secrets = secrets
-    }
-
-    /// Syncs every WABA every `seconds` (the first run after one interval); failures are logged and retried at
-    /// the next run. Template webhooks keep rows current in between.
-    public func startPeriodicSync(everySeconds seconds: Int, logger: Logger) {
-        let me = self
-        periodic.withLock { t in
-            guard t == nil, seconds > 0 else { return }
-            t = Task {
-                while !Task.isCancelled {
-                    do { try await Task.sleep(for: .seconds(seconds)) } catch { return }
-                    do {
-                        let r = try await me.sync(projectID: nil)
-                        if !r.failures.isEmpty { logger.warn("template sync failures", ["failures": r.failures.joined(separator: "; ")]) }
-                    } catch {
-                        logger.warn("template sync failed", ["error": "\(error)"])
-                    }
-                }
-            }
-        }
-    }
-
-    public func stopPeriodicSync() async {
-        let t = periodic.withLock { $0.take() }
-        t?.cancel()
-        await t?.value
     }
 
     public struct SyncReport: Sendable, Equatable {

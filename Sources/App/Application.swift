@@ -120,6 +120,10 @@ final class Application: Sendable {
         self.dashboard = dashboard
         let idle = Int64(config.conversationIdleHours) * 3_600_000
         let sessions = dashboard.sessions
+        let templates = Templates(database: database, graph: graph, token: config.whatsappAccessToken, secrets: secretBox)
+        self.templates = templates
+        let templateSyncMillis = Int64(config.templateSyncHours) * 3_600_000
+        let lastTemplateSync = Locked<Int64>(WallClock.nowMillis())
         self.maintenance = Maintenance(database: database, logger: logger.child("store"), chores: [
             .init(name: "idle conversations ended") {
                 try await database.write(priority: .background) { conn in
@@ -132,6 +136,15 @@ final class Application: Sendable {
                 }
             },
             .init(name: "expired sessions removed") { try await sessions.purgeExpired() },
+            // Every TEMPLATE_SYNC_HOURS (0: never); failures are logged and tried at the next run.
+            .init(name: "templates synced from Meta") {
+                let now = WallClock.nowMillis()
+                guard templateSyncMillis > 0, now - lastTemplateSync.withLock({ $0 }) >= templateSyncMillis else { return 0 }
+                lastTemplateSync.withLock { $0 = now }
+                let report = try await templates.sync(projectID: nil)
+                guard report.failures.isEmpty else { throw TemplateSyncFailed(failures: report.failures) }
+                return report.templates
+            },
         ])
         HealthRoutes(readiness: readiness, metrics: metrics, logger: logger.child("http"))
             .register(in: &routes)
@@ -154,8 +167,6 @@ final class Application: Sendable {
         OpsAPI(auth: apiAuth, database: database, processor: processor, defaultProjectID: defaults.projectID,
                users: dashboard.users, hasher: dashboard.hasher).register(in: &routes)
         ConfigAPI(auth: apiAuth, database: database, secrets: secretBox).register(in: &routes)
-        let templates = Templates(database: database, graph: graph, token: config.whatsappAccessToken, secrets: secretBox)
-        self.templates = templates
         TemplateRoutes(auth: apiAuth, database: database, templates: templates).register(in: &routes)
         MediaRoutes(database: database, mediaDirectory: config.dataDirectory + "/media", apiAuth: apiAuth,
                     links: dashboard.mediaLinks, store: parts.media, maxUploadBytes: config.mediaMaxBytes).register(in: &routes)
@@ -209,7 +220,6 @@ final class Application: Sendable {
         }
         maintenance.start()
         tableStats.start(logger: logger.child("store"))
-        templates.startPeriodicSync(everySeconds: config.templateSyncHours * 3600, logger: logger.child("templates"))
         logger.info("listening", ["host": config.host, "port": String(port), "data_dir": config.dataDirectory,
                                   "event_loops": String(config.http.loopCount)])
         return port
@@ -228,7 +238,6 @@ final class Application: Sendable {
         await reload?.value
         await maintenance.stop()
         await tableStats.stop()
-        await templates.stopPeriodicSync()
         logger.info("background work stopped; closing the store")
         await database.close()
         lock.release()
@@ -253,3 +262,10 @@ final class Application: Sendable {
         }
     }
 }
+
+/// A periodic template sync that Meta partly refused (the maintenance log shows which WABAs).
+struct TemplateSyncFailed: Error, CustomStringConvertible {
+    let failures: [String]
+    var description: String { failures.joined(separator: "; ") }
+}
+
