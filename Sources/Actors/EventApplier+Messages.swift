@@ -43,7 +43,7 @@ extension EventApplier {
         let sentAt = message.timestamp.map { $0 * 1000 } ?? now
         let conversation = try contactID.map { try openConversation(route, contactID: $0, at: sentAt) }
         let conversationID = conversation?.id
-        let id = Identifier.uuid()
+        let id = StableID.make("message", message.id)
         let inserted = try conn.run("""
             INSERT INTO messages (id, project_id, whatsapp_number_id, workflow_id, contact_id, conversation_id,
                                   whatsapp_message_id, direction, type, text, payload, status, context_message_id,

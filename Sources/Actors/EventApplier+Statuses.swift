@@ -12,7 +12,7 @@ extension EventApplier {
                                           pricing, metadata, created_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (whatsapp_message_id, status) DO NOTHING
-            """, [Identifier.uuid(), wamid, state, status["timestamp"].flatMap(MetaValue.integer),
+            """, [StableID.make("status", wamid + "|" + state), wamid, state, status["timestamp"].flatMap(MetaValue.integer),
                   MetaValue.nonEmpty(status["recipient_id"]) ?? MetaValue.nonEmpty(status["recipient_user_id"]),
                   status["conversation"]?["id"].flatMap(MetaValue.text), pricing,
                   String(decoding: status.encoded, as: UTF8.self), now])

@@ -97,7 +97,7 @@ struct EventApplier {
                          workflowID: try workflowID ?? defaultWorkflow(projectID), phoneNumberID: phoneNumberID)
         }
         guard options.autoRegisterNumbers else { return nil }
-        let numberID = Identifier.uuid()
+        let numberID = StableID.make("number", phoneNumberID)
         let wabaRow: String? = wabaID.isEmpty ? nil : try upsertWABA(wabaID, projectID: defaults.projectID)
         try conn.run("""
             INSERT INTO whatsapp_numbers (id, project_id, whatsapp_business_account_id, phone_number_id,
@@ -117,7 +117,7 @@ struct EventApplier {
         if let id = try conn.queryOne("SELECT id FROM whatsapp_business_accounts WHERE waba_id = ?", [wabaID], { $0.string(0) }) ?? nil {
             return id
         }
-        let id = Identifier.uuid()
+        let id = StableID.make("waba", wabaID)
         try conn.run("""
             INSERT INTO whatsapp_business_accounts (id, project_id, waba_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
             """, [id, projectID, wabaID, now, now])
@@ -129,7 +129,7 @@ struct EventApplier {
         if let id = try conn.queryOne("SELECT id FROM workflows WHERE project_id = ? AND is_default = 1", [projectID], { $0.string(0) }) ?? nil {
             return id
         }
-        let id = Identifier.uuid()
+        let id = StableID.make("workflow.default", projectID)
         try conn.run("""
             INSERT INTO workflows (id, project_id, name, is_default, is_active, ai_enabled, created_at, updated_at)
             VALUES (?, ?, 'Default workflow', 1, 1, 0, ?, ?)
@@ -171,7 +171,7 @@ struct EventApplier {
             }
             return stored.id
         }
-        let id = Identifier.uuid()
+        let id = StableID.contact(projectID: projectID, waID: waID, userID: userID)
         try conn.run("""
             INSERT INTO contacts (id, project_id, wa_id, user_id, profile_name, phone, created_at, updated_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)

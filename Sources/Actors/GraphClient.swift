@@ -135,6 +135,8 @@ enum CurlCall {
         var truncate = false
         /// A multipart/form-data body (CURLOPT_MIMEPOST) instead of `body`.
         var form: [FormPart]? = nil
+        /// The Content-Type sent with `body`.
+        var contentType = "application/json"
     }
 
     struct FormPart: Sendable {
@@ -178,7 +180,7 @@ enum CurlCall {
         defer { curl_easy_cleanup(h) }
         var headers: UnsafeMutablePointer<curl_slist>?
         for line in request.headers { headers = curl_slist_append(headers, line) }
-        if request.body != nil { headers = curl_slist_append(headers, "Content-Type: application/json") }
+        if request.body != nil { headers = curl_slist_append(headers, "Content-Type: \(request.contentType)") }
         headers = curl_slist_append(headers, "Expect:")  // no 100-continue round trip on POST
         defer { curl_slist_free_all(headers) }
         var resolveList: UnsafeMutablePointer<curl_slist>?

@@ -30,7 +30,7 @@ public enum StoredAppSecrets {
             VALUES (?, ?, ?, ?, ?, ?)
             ON CONFLICT (waba_id) DO UPDATE SET app_secret_encrypted = excluded.app_secret_encrypted,
                 updated_at = excluded.updated_at
-            """, [Identifier.uuid(), projectID, wabaID, sealed, now, now])
+            """, [StableID.make("waba", wabaID), projectID, wabaID, sealed, now, now])
         let owner = try conn.queryOne("SELECT project_id FROM whatsapp_business_accounts WHERE waba_id = ?", [wabaID]) { $0.string(0) ?? "" }
         try WebhookOutbox.configCreated(conn, projectID: owner ?? projectID, wabaID: wabaID, now: now)
     }

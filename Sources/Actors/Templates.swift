@@ -152,7 +152,7 @@ public struct Templates: Sendable {
                             preview_text = excluded.preview_text, variables_count = excluded.variables_count,
                             components = excluded.components, quality_score = COALESCE(excluded.quality_score, quality_score),
                             updated_at = excluded.updated_at
-                        """, [Identifier.uuid(), name, code, number, t["status"]?.stringValue ?? "UNKNOWN",
+                        """, [StableID.make("template", code + "|" + number), name, code, number, t["status"]?.stringValue ?? "UNKNOWN",
                               t["category"]?.stringValue ?? "UNKNOWN", t["language"]?.stringValue ?? "",
                               text.map { String($0.prefix(1024)) }, Self.placeholders(text ?? ""),
                               String(decoding: components.encoded, as: UTF8.self),

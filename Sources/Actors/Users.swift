@@ -71,6 +71,27 @@ public struct Users: Sendable {
         return id
     }
 
+    /// The local row of a user Supabase Auth accepted: created with a hash that never verifies, or the existing
+    /// row (a local admin keeps its own password); `role` (from Supabase) replaces the stored one when given.
+    /// Returns nil for a local user an admin has deactivated.
+    public func external(email: String, role: Role?, defaultRole: Role?) async throws -> User? {
+        try await database.write { conn in
+            let now = WallClock.nowMillis()
+            if let existing = try Self.find(conn, email: email) {
+                guard existing.isActive else { return nil }
+                if let role, role != existing.role {
+                    try conn.run("UPDATE users SET role = ?, updated_at = ? WHERE id = ?", [role.rawValue, now, existing.id])
+                }
+                return try Self.find(conn, email: email)
+            }
+            guard let role = role ?? defaultRole else { return nil }
+            try conn.run("""
+                INSERT INTO users (id, email, password_hash, role, is_active, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)
+                """, [Identifier.uuid(), email, SupabaseAuth.externalPasswordHash, role.rawValue, now, now])
+            return try Self.find(conn, email: email)
+        }
+    }
+
     /// Creates the user only if no user exists yet (the first-run setup); false when one already does.
     public func createFirstAdmin(email: String, passwordHash: String) async throws -> Bool {
         try await database.write { conn in

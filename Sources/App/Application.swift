@@ -30,6 +30,8 @@ final class Application: Sendable {
     let bridge: IntegrationBridge
     let tableStats: TableStats
     let templates: Templates
+    /// The Supabase sync worker, when SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY are set.
+    let sync: SupabaseSync?
     /// (method, pattern) of every route, for the OpenAPI test.
     let routeTable: [(String, String)]
     let startedAt = WallClock.nowMillis()
@@ -45,6 +47,8 @@ final class Application: Sendable {
             defaults = try await database.write { conn in
                 let d = try Seed.ensureDefaults(conn)
                 try Integrations.applyEnvironment(conn, projectID: d.projectID, configured: config.configuredIntegrations)
+                // The sync outbox fills only while Supabase is configured; without it writes cost what they did.
+                if config.supabaseSyncEnabled { try SupabaseTables.installTriggers(conn) } else { try SupabaseTables.removeTriggers(conn) }
                 return d
             }
         } catch {
@@ -102,6 +106,11 @@ final class Application: Sendable {
         let jobs = JobQueue(database: database, handlers: parts.handlers,
                             metrics: JobMetrics(registry: metrics), leaseMillis: Int64(config.queueLeaseSeconds) * 1000)
         self.jobs = jobs
+        let syncLogger = logger.child("sync")
+        let metrics = self.metrics
+        self.sync = config.supabaseSyncEnabled ? config.supabase.map {
+            SupabaseSync(database: database, client: SupabaseClient(configuration: $0), logger: syncLogger, registry: metrics)
+        } : nil
         self.worker = JobWorker(queue: jobs, concurrency: config.queueConcurrency, logger: logger.child("jobs"))
         // Without any app secret, webhooks signed with the local demo secret (`wasla demo`) are accepted; Meta's
         // own POSTs still get 503 "not configured" (see WebhookRoutes).
@@ -218,6 +227,7 @@ final class Application: Sendable {
                 }
             }
         }
+        sync?.start()
         maintenance.start()
         tableStats.start(logger: logger.child("store"))
         logger.info("listening", ["host": config.host, "port": String(port), "data_dir": config.dataDirectory,
@@ -233,6 +243,7 @@ final class Application: Sendable {
         await processor.stop()
         await worker.stop()
         await bridge.stop()
+        await sync?.stop()
         let reload = secretReload.withLock { $0.take() }
         reload?.cancel()
         await reload?.value

@@ -19,6 +19,7 @@ enum Command: Equatable {
     case revokeKey(id: String)
     case addUser(email: String, role: String)
     case hashPassword
+    case sync(SyncArgument)
 
     /// Parses the arguments after the program name.
     static func parse(_ args: [String]) -> Result<Command, CLIError> {
@@ -112,6 +113,14 @@ enum Command: Equatable {
                 return .success(.replay(.since(millis)))
             default: return .failure(CLIError(replayUsage))
             }
+        case "sync":
+            switch rest {
+            case ["--full"]: return .success(.sync(.full(restart: false)))
+            case ["--full", "--restart"]: return .success(.sync(.full(restart: true)))
+            case ["--status"]: return .success(.sync(.status))
+            case ["--retry-dead"]: return .success(.sync(.retryDead))
+            default: return .failure(CLIError("usage: wasla sync --full [--restart] | --status | --retry-dead"))
+            }
         default: return .failure(CLIError("unknown command '\(first)'"))
         }
     }
@@ -168,6 +177,9 @@ enum Command: Equatable {
           media gc       Remove stored media files no row references (and abandoned temp files).
           jobs list [--state S]   List jobs (S: pending, running, done, failed, dead).
           jobs retry ID  Run a failed or dead job again.
+          sync --full [--restart] | --status | --retry-dead
+                         Supabase: queue every row again and push it (resumes where an interrupted run
+                         stopped; --restart begins anew), show the outbox, or retry rows Supabase refused.
           doctor         Print the effective configuration (secrets masked) and what each feature lacks.
           version        Print the version.
           help           Show this text.

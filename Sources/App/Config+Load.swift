@@ -96,6 +96,23 @@ extension Config {
         c.supabaseURL = reader.url("SUPABASE_URL")
         c.supabaseAnonKey = reader.string("NEXT_PUBLIC_SUPABASE_ANON_KEY")
         c.supabaseServiceRoleKey = reader.string("SUPABASE_SERVICE_ROLE_KEY")
+        if c.supabaseURL == nil, c.supabaseServiceRoleKey != nil {
+            reader.fail("SUPABASE_URL", "must be set when SUPABASE_SERVICE_ROLE_KEY is set")
+        }
+        switch (reader.string("AUTH_PROVIDER") ?? "local").lowercased() {
+        case "local": c.authProvider = .local
+        case "supabase":
+            c.authProvider = .supabase
+            if c.supabaseURL == nil || (c.supabaseAnonKey == nil && c.supabaseServiceRoleKey == nil) {
+                reader.fail("AUTH_PROVIDER", "is supabase but SUPABASE_URL and NEXT_PUBLIC_SUPABASE_ANON_KEY are not both set")
+            }
+        default: reader.fail("AUTH_PROVIDER", "must be local or supabase")
+        }
+        if let role = reader.string("SUPABASE_DEFAULT_ROLE") {
+            if let r = Users.Role(rawValue: role.lowercased()) { c.supabaseDefaultRole = r } else {
+                reader.fail("SUPABASE_DEFAULT_ROLE", "must be admin, agent or viewer")
+            }
+        }
 
         c.http = reader.httpConfiguration(host: c.host, port: c.port)
         c.webhookMaxBodyBytes = reader.int("WEBHOOK_MAX_BODY_BYTES", default: c.webhookMaxBodyBytes,

@@ -104,6 +104,21 @@ struct Config: Sendable {
     var supabaseURL: String?
     var supabaseAnonKey: String?
     var supabaseServiceRoleKey: String?
+    /// Who checks dashboard passwords: Wasla's own users (`local`) or Supabase Auth first (`supabase`).
+    var authProvider: AuthProvider = .local
+    /// The role of a Supabase user with no `app_metadata.role` and no local row; nil refuses such users.
+    var supabaseDefaultRole: Users.Role?
+
+    enum AuthProvider: String, Sendable { case local, supabase }
+
+    /// Supabase as configured, or nil (nothing talks to Supabase).
+    var supabase: SupabaseConfiguration? {
+        guard let url = supabaseURL, let key = supabaseServiceRoleKey ?? supabaseAnonKey else { return nil }
+        return SupabaseConfiguration(url: url, serviceRoleKey: key, anonKey: supabaseAnonKey)
+    }
+
+    /// The sync and Storage need the service-role key: the anon key is never used for writes.
+    var supabaseSyncEnabled: Bool { supabaseURL != nil && supabaseServiceRoleKey != nil }
 
     /// Which legacy names were used (canonical → legacy).
     var aliasesUsed: [String: String] = [:]

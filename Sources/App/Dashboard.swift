@@ -41,7 +41,9 @@ struct Dashboard: Sendable {
                   processor: WebhookProcessor, templates: Templates, bridge: IntegrationBridge, userGuard: OutboundGuard) {
         routes.use(auth.middleware())
         LoginRoutes(auth: auth, users: users, hasher: hasher, throttle: LoginThrottle(), setup: setup, logger: logger,
-                    absoluteSeconds: config.sessionAbsoluteHours * 3600).register(in: &routes)
+                    absoluteSeconds: config.sessionAbsoluteHours * 3600,
+                    supabase: config.authProvider == .supabase ? config.supabase.map { SupabaseAuth(client: SupabaseClient(configuration: $0)) } : nil,
+                    supabaseDefaultRole: config.supabaseDefaultRole).register(in: &routes)
         InboxRoutes(database: database, sender: sender).register(in: &routes)
         OpsPages(database: database, processor: processor).register(in: &routes)
         ConfigPages(database: database, templates: templates).register(in: &routes)

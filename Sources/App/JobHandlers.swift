@@ -18,10 +18,15 @@ enum JobHandlers {
         let media = MediaStore(database: database, graph: graph, directory: config.dataDirectory + "/media",
                                maxBytes: config.mediaMaxBytes, installToken: config.whatsappAccessToken, secrets: secrets)
         let ai = config.aiURL.map { AIClient(baseURL: $0, apiKey: config.aiKey, model: config.aiModel ?? "") }
-        return Parts(handlers: [
+        var handlers: [String: JobHandler] = [
             "message.send": sender.jobHandler,
             "workflow.inbound": WorkflowRunner(database: database, ai: ai).jobHandler,
             "media.download": media.jobHandler,
-        ], sender: sender, media: media)
+        ]
+        if config.supabaseSyncEnabled, let supabase = config.supabase {
+            handlers[SupabaseStorage.jobType] = SupabaseStorage(database: database, client: SupabaseClient(configuration: supabase),
+                                                                mediaDirectory: config.dataDirectory + "/media").jobHandler
+        }
+        return Parts(handlers: handlers, sender: sender, media: media)
     }
 }

@@ -12,6 +12,9 @@ struct LoginRoutes: Sendable {
     let setup: SetupToken
     let logger: Logger
     let absoluteSeconds: Int
+    /// With `AUTH_PROVIDER=supabase`: Supabase Auth checks the password first; local users stay available.
+    var supabase: SupabaseAuth? = nil
+    var supabaseDefaultRole: Users.Role? = nil
 
     func register(in routes: inout RouterBuilder) {
         routes.get("/login") { [self] request in loginForm(request, error: nil) }
@@ -78,16 +81,35 @@ struct LoginRoutes: Sendable {
             r.setHeader("Retry-After", String(wait))
             return r
         }
-        let user = try await users.find(email: email)
-        // Unknown and inactive users are hashed against too (same status, body and timing as a wrong password).
-        let verdict = await hasher.verify(password, against: user?.isActive == true ? user?.passwordHash : nil)
-        guard let user, user.isActive, case .match(let needsRehash) = verdict else {
+        var signedIn: (user: Users.User, rehash: String?)?
+        if let supabase {
+            switch await supabase.signIn(email: email, password: password) {
+            case .accepted(let confirmed, let role):
+                if let user = try await users.external(email: confirmed, role: role, defaultRole: supabaseDefaultRole) {
+                    signedIn = (user, nil)
+                } else {
+                    logger.info("Supabase user has no Wasla role or is deactivated", ["request_id": request.requestID, "ip": ip])
+                }
+            case .rejected:
+                break
+            case .unavailable(let why):
+                logger.warn("Supabase Auth unavailable; checking local users", ["request_id": request.requestID, "error": why])
+            }
+        }
+        if signedIn == nil {
+            let user = try await users.find(email: email)
+            // Unknown and inactive users are hashed against too (same status, body and timing as a wrong password).
+            let verdict = await hasher.verify(password, against: user?.isActive == true ? user?.passwordHash : nil)
+            if let user, user.isActive, case .match(let needsRehash) = verdict {
+                signedIn = (user, needsRehash ? await hasher.hash(password) : nil)
+            }
+        }
+        guard let (user, rehash) = signedIn else {
             await throttle.recordFailure(account: email, ip: ip)
             logger.info("login failed", ["request_id": request.requestID, "ip": ip])
             return loginForm(request, error: "Invalid email or password.", status: .unauthorized)
         }
         await throttle.recordSuccess(account: email)
-        let rehash = needsRehash ? await hasher.hash(password) : nil
         let issued = try await auth.sessions.create(userID: user.id, ip: ip, userAgent: request.headers["user-agent"],
                                                     passwordRehash: rehash)
         logger.info("login", ["request_id": request.requestID, "user_id": user.id, "ip": ip])

@@ -82,6 +82,9 @@ enum WaslaMain {
         case .replay(let argument):
             let config = loadConfigOrExit()
             await runStoreCommand { try await StoreCommands.replay(config, argument) }
+        case .sync(let argument):
+            let config = loadConfigOrExit()
+            await runStoreCommand { try await StoreCommands.sync(config, argument) }
         }
     }
 

@@ -82,3 +82,24 @@ extension Migrations {
         CREATE INDEX webhook_attempts_started ON webhook_attempts (started_at);
         """
 }
+
+extension Migrations {
+    static let v9 = """
+        -- v9: the Supabase sync outbox. Triggers (installed only while Supabase is configured) add one row per
+        -- changed row, in the transaction of the change; a new change of a queued row bumps `version`, so the
+        -- worker never drops a change it has not pushed. Left in place when Supabase is switched off.
+        CREATE TABLE sync_outbox (
+            seq INTEGER PRIMARY KEY,
+            table_name TEXT NOT NULL,
+            row_id TEXT NOT NULL,
+            op TEXT NOT NULL CHECK (op IN ('upsert', 'delete')),
+            version INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'dead')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            next_attempt_at INTEGER NOT NULL DEFAULT 0,
+            queued_at INTEGER NOT NULL
+        ) STRICT;
+        CREATE UNIQUE INDEX sync_outbox_row ON sync_outbox (table_name, row_id);
+        """
+}

@@ -9,12 +9,17 @@ public enum Seed {
         public let workflowID: String
     }
 
+    /// The ids a fresh install gives its defaults: the same on every install, so that several instances sharing
+    /// one Supabase project share one default project (docs/scaling.md). Installs seeded before keep their ids.
+    public static let defaultProjectID = "00000000-0000-8000-8000-000000000001"
+    public static let defaultWorkflowID = "00000000-0000-8000-8000-000000000002"
+
     /// Creates the defaults when missing; returns their ids either way. Idempotent.
     public static func ensureDefaults(_ conn: SQLiteConnection) throws -> Defaults {
         let now = WallClock.nowMillis()
         var projectID = try conn.queryOne("SELECT id FROM projects WHERE is_default = 1") { $0.string(0) } ?? nil
         if projectID == nil {
-            let id = Identifier.uuid()
+            let id = defaultProjectID
             try conn.run("""
                 INSERT INTO projects (id, name, slug, is_default, created_at, updated_at)
                 VALUES (?, 'Default project', 'default', 1, ?, ?)
@@ -25,7 +30,7 @@ public enum Seed {
         var workflowID = try conn.queryOne("SELECT id FROM workflows WHERE project_id = ? AND is_default = 1",
                                            [project]) { $0.string(0) } ?? nil
         if workflowID == nil {
-            let id = Identifier.uuid()
+            let id = defaultWorkflowID
             try conn.run("""
                 INSERT INTO workflows (id, project_id, name, is_default, is_active, ai_enabled, created_at, updated_at)
                 VALUES (?, ?, 'Default workflow', 1, 1, 0, ?, ?)
