@@ -28,7 +28,10 @@ run: build
 demo: build
 	./.build/release/wasla demo
 
+# The Supabase sync tests run against a real PostgreSQL (Debian's postgresql, started by the tests on a temporary
+# directory and a loopback port): installed here when missing.
 test: deps
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y postgresql; }
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

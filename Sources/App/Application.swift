@@ -193,7 +193,7 @@ final class Application: Sendable {
                       demoOnly: { [verifier] in demoSecret != nil && !verifier.hasStored },
                       logger: logger.child("webhook")).register(in: &routes)
         dashboard.register(in: &routes, config: config, database: database, sender: parts.sender, processor: processor,
-                           templates: templates, bridge: bridge, userGuard: userGuard)
+                           templates: templates, bridge: bridge, userGuard: userGuard, sync: sync)
         OpenAPI.register(in: &routes)
         // Last: its `/:version/:phone/messages` pattern must not shadow the routes above.
         GraphProxyRoutes(auth: apiAuth, sender: parts.sender, database: database, media: parts.media,

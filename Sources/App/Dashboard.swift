@@ -38,14 +38,15 @@ struct Dashboard: Sendable {
     }
 
     func register(in routes: inout RouterBuilder, config: Config, database: Database, sender: OutboundSender,
-                  processor: WebhookProcessor, templates: Templates, bridge: IntegrationBridge, userGuard: OutboundGuard) {
+                  processor: WebhookProcessor, templates: Templates, bridge: IntegrationBridge, userGuard: OutboundGuard,
+                  sync: SupabaseSync?) {
         routes.use(auth.middleware())
         LoginRoutes(auth: auth, users: users, hasher: hasher, throttle: LoginThrottle(), setup: setup, logger: logger,
                     absoluteSeconds: config.sessionAbsoluteHours * 3600,
                     supabase: config.authProvider == .supabase ? config.supabase.map { SupabaseAuth(client: SupabaseClient(configuration: $0)) } : nil,
                     supabaseDefaultRole: config.supabaseDefaultRole).register(in: &routes)
         InboxRoutes(database: database, sender: sender).register(in: &routes)
-        OpsPages(database: database, processor: processor).register(in: &routes)
+        OpsPages(database: database, processor: processor, sync: sync).register(in: &routes)
         ConfigPages(database: database, templates: templates).register(in: &routes)
         AdminPages(database: database, bridge: bridge, users: users, hasher: hasher,
                    endpoints: WebhookEndpoints(database: database, guardrail: userGuard)).register(in: &routes)

@@ -8,6 +8,8 @@ import Support
 struct OpsPages: Sendable {
     let database: Database
     let processor: WebhookProcessor
+    /// The Supabase sync, when configured: a line on the overview.
+    var sync: SupabaseSync? = nil
 
     func register(in routes: inout RouterBuilder) {
         routes.get("/overview") { [self] request in try await overview(request) }
@@ -52,6 +54,13 @@ struct OpsPages: Sendable {
             + "<li>Outbound webhook deliveries dead-lettered: \(deadDeliveries)</li>"
             + "<li>Webhook endpoints paused or disabled: \(pausedEndpoints)</li>"
             + "<li><a href=\"/jobs?state=dead\">Dead jobs</a>: \(jobs.first { $0.0 == "dead" }?.1 ?? 0)</li></ul>"
+        if let sync {
+            await sync.refreshStatus(force: false)
+            let s = sync.status.withLock { $0 }
+            body += "<h2>Supabase sync</h2><p id=\"sync\">\(s.pending) change(s) waiting, oldest \(Int(s.lagSeconds)) s; "
+                + "\(s.dead) refused for good (<code>wasla sync --status</code>)"
+                + (s.lastError.map { "; last error: <span class=\"err\">\(HTML.escape($0))</span>" } ?? "") + "</p>"
+        }
         return HTML.page("Overview", body: body, user: user)
     }
 

@@ -87,7 +87,8 @@ final class SupabaseSyncTests: XCTestCase {
     }
 
     func testEveryRowOfAProcessedCorpusArrivesOnce() async throws {
-        let h = try await instance()
+        let h = try await instance(["BASIC_AUTH_USERS": "admin@example.com:correct horse battery:admin",
+                                    "SESSION_SECRET": String(repeating: "s", count: 40)])
         for body in corpus(prefix: "C") { try await receive(h, body) }
         try await synced(h)
         for table in Self.tables {
@@ -119,6 +120,37 @@ final class SupabaseSyncTests: XCTestCase {
         let metrics = try h.client().exchange("GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n").text
         XCTAssertTrue(metrics.contains("wasla_sync_lag_seconds"), metrics)
         XCTAssertTrue(metrics.contains(#"wasla_sync_rows_total{outcome="pushed"}"#), metrics)
+        let browser = Browser(port: h.port)
+        XCTAssertEqual(try browser.login("admin@example.com", "correct horse battery").status, 303)
+        let overview = try browser.get("/overview").text
+        XCTAssertTrue(overview.contains(#"<p id="sync">0 change(s) waiting"#), overview)
+    }
+
+    func testAFullRepushResumesFromItsCursor() async throws {
+        let h = try await instance()
+        await h.app.sync?.stop()
+        for body in corpus(prefix: "F") { try await receive(h, body) }
+        try await synced(h)
+        // An interrupted `wasla sync --full` left its cursor at the messages table: a rerun resumes there.
+        let messagesIndex = try XCTUnwrap(SupabaseTables.all.firstIndex { $0.name == "messages" })
+        try await h.app.database.write { conn in
+            _ = try conn.run("INSERT INTO wasla_meta (key, value, updated_at) VALUES ('sync_full_cursor', ?, 0)", ["\(messagesIndex):0"])
+        }
+        let queued = try await SupabaseTables.queueAll(h.app.database, chunk: 2, restart: false)
+        let tables = try await h.app.database.read { try $0.query("SELECT DISTINCT table_name FROM sync_outbox ORDER BY 1") { $0.string(0) ?? "" } }
+        let expected = SupabaseTables.all[messagesIndex...].map(\.name)
+        var nonEmpty: Set<String> = []
+        for name in expected {
+            let n = try await h.app.database.read { try $0.scalarInt("SELECT count(*) FROM \(name)") ?? 0 }
+            if n > 0 { nonEmpty.insert(name) }
+        }
+        XCTAssertEqual(Set(tables), nonEmpty, "only the tables from the cursor on")
+        XCTAssertGreaterThan(queued, 4)
+        let cursor = try await h.app.database.read { try $0.scalarInt("SELECT count(*) FROM wasla_meta WHERE key = 'sync_full_cursor'") }
+        XCTAssertEqual(cursor, 0, "a finished run removes its cursor")
+        try await synced(h)
+        let local = try await localIDs(h, "messages")
+        XCTAssertEqual(try remoteIDs("messages"), local)
     }
 
     func testAnOutageMidSyncNeverBlocksIngestAndRecoversWithoutDuplicates() async throws {
@@ -157,6 +189,8 @@ final class SupabaseSyncTests: XCTestCase {
     func testTwoInstancesSyncingTheSameContactsConverge() async throws {
         let a = try await instance()
         let b = try await instance()
+        await a.app.sync?.stop()  // the test orders the pushes itself
+        await b.app.sync?.stop()
         // The same customer writes through both instances (a load balancer in front); one message reaches both
         // (Meta retried it on the other instance).
         try await receive(a, Meta.envelope(contacts: [Meta.contact("15550000077", name: "Old name")],
