@@ -40,7 +40,10 @@ extension Config {
             FeatureStatus(name: "Supabase sync", enabled: supabaseURL != nil && supabaseServiceRoleKey != nil,
                           note: supabaseURL == nil ? "SUPABASE_URL is not set: everything stays in local SQLite"
                               : supabaseServiceRoleKey == nil ? "SUPABASE_SERVICE_ROLE_KEY is not set"
-                              : "SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY set"),
+                              : "rows and media pushed to SUPABASE_URL (docs/scaling.md)"),
+            FeatureStatus(name: "Supabase Auth sign-in", enabled: authProvider == .supabase,
+                          note: authProvider == .supabase ? "passwords checked by Supabase Auth first; local users remain"
+                              : "AUTH_PROVIDER is local: only Wasla's own users sign in"),
         ]
     }
 }
