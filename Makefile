@@ -47,11 +47,13 @@ e2e: deps
 # Zero acknowledged loss under kill -9: TORTURE_ROUNDS (default 20; 200 for the long mode) rounds of signed
 # webhooks over keep-alive connections, the release binary SIGKILLed at a random moment in each, then a check that
 # every acknowledged webhook was stored and processed exactly once; then the hostile framing cases of hardening.md §2
-# against two reference parsers from PyPI (h11, httptools).
+# against two reference parsers from PyPI (h11, httptools); then storage faults (a tmpfs that fills up, a read-only
+# mount at start; needs root to mount, says so and passes otherwise).
 torture: build
 	@python3 -c 'import h11, httptools' 2>/dev/null || python3 -m pip install --quiet h11 httptools
 	python3 Tests/torture/kill9.py
 	python3 Tests/torture/framing.py
+	python3 Tests/torture/storage.py
 
 bench: deps
 	@command -v nginx >/dev/null 2>&1 || { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y nginx-light; }

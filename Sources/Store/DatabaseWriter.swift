@@ -150,7 +150,12 @@ public actor DatabaseWriter {
             defer { if !durable { _ = try? connection.run("PRAGMA synchronous = FULL") } }
             // Prepared once and cached: sqlite3_exec would parse these on every batch.
             try connection.run("BEGIN IMMEDIATE")
-            for write in batch { write.run(connection) }
+            for write in batch {
+                write.run(connection)
+                // A disk-full or I/O error rolled the transaction back: no later write may run in autocommit
+                // (it would be stored while its caller hears of a failure), and every caller of the batch fails.
+                guard connection.inTransaction else { throw connection.lastError(context: "transaction rolled back by SQLite") }
+            }
             try connection.run("COMMIT")
             stats.committed(batch: batch.count)
         } catch {

@@ -11,6 +11,9 @@ public final class SQLiteConnection {
     public let path: String
     private(set) var db: OpaquePointer?
     private var cache: [String: OpaquePointer] = [:]
+    /// Statements `failed` took out of the cache, finalized by the deferred `reset` of the call that failed.
+    private var evicted: Set<OpaquePointer> = []
+    private var lastFailure: StoreError?
     /// Statements prepared (not found in the cache) since open: tests prove the cache works with it.
     public private(set) var preparedCount = 0
 
@@ -101,6 +104,15 @@ public final class SQLiteConnection {
 
     public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(db) }
 
+    /// False when no transaction is open: after SQLITE_FULL, SQLITE_IOERR or SQLITE_NOMEM SQLite may roll the
+    /// whole transaction back on its own, and later statements would run (and commit) outside it.
+    public var inTransaction: Bool { sqlite3_get_autocommit(db) == 0 }
+
+    /// The error of the most recent failed statement (the one that ended a transaction behind the caller's back).
+    public func lastError(context: String) -> StoreError {
+        lastFailure ?? StoreError.from(db, code: sqlite3_extended_errcode(db), sql: context)
+    }
+
     /// Runs `body` in `SAVEPOINT`; on error rolls back to it and rethrows, so the enclosing transaction survives.
     public func savepoint<T>(_ body: () throws -> T) throws -> T {
         try run("SAVEPOINT w")
@@ -109,8 +121,11 @@ public final class SQLiteConnection {
             try run("RELEASE w")
             return value
         } catch {
-            _ = try? run("ROLLBACK TO w")
-            _ = try? run("RELEASE w")
+            // After SQLITE_FULL or an I/O error SQLite may have rolled the whole transaction back: no savepoint left.
+            if inTransaction {
+                _ = try? run("ROLLBACK TO w")
+                _ = try? run("RELEASE w")
+            }
             throw error
         }
     }
@@ -127,17 +142,24 @@ public final class SQLiteConnection {
         return stmt
     }
 
+    /// Called (deferred) after every use: resets the statement, or finalizes it when `failed` evicted it.
     private func reset(_ stmt: OpaquePointer) {
+        if evicted.remove(stmt) != nil {
+            sqlite3_finalize(stmt)
+            return
+        }
         sqlite3_reset(stmt)
         sqlite3_clear_bindings(stmt)
     }
 
-    /// Reads the error, then evicts the statement (it is finalized; the next use prepares it again).
+    /// Reads the error, then evicts the statement from the cache; it is finalized by the caller's deferred `reset`
+    /// (finalizing it here made that `reset` touch freed memory: a crash when a disk filled up at COMMIT).
     private func failed(_ stmt: OpaquePointer, _ rc: Int32, _ sql: String) -> StoreError {
         let error = StoreError.from(db, code: rc, sql: sql)
+        lastFailure = error
         if error.kind != .conflict && error.kind != .other {
             cache[sql] = nil
-            sqlite3_finalize(stmt)
+            evicted.insert(stmt)
         }
         return error
     }

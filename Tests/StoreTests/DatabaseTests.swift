@@ -113,6 +113,30 @@ final class DatabaseTests: StoreTestCase {
         await db.close()
     }
 
+    /// A full disk (here: `max_page_count`) fails writes with SQLITE_FULL, which evicts the failing statement. The
+    /// deferred reset once touched the statement after it was finalized: the server crashed when its disk filled
+    /// (found by Tests/torture/storage.py). Now every caller gets `.full`, and writes work again once there is room.
+    func testAFullDatabaseFailsWritesAndRecovers() async throws {
+        let db = try await openDatabase()
+        let pages = try await db.writer.withConnection { try $0.scalarInt("PRAGMA page_count") } ?? 0
+        try await db.writer.withConnection { try $0.execute("PRAGMA max_page_count = \(pages + 2)") }
+        var full = 0
+        for i in 0..<200 {
+            do {
+                try await db.write { try insertEvent($0, hash: "full-\(i)-" + String(repeating: "x", count: 2000)) }
+            } catch let error as StoreError {
+                XCTAssertEqual(error.kind, .full, "\(error)")
+                full += 1
+            }
+        }
+        XCTAssertGreaterThan(full, 100, "writes fail once the database cannot grow")
+        try await db.writer.withConnection { try $0.execute("PRAGMA max_page_count = 1000000") }
+        try await db.write { try insertEvent($0, hash: "after-room-returned") }
+        let n = try await db.read { try $0.scalarInt("SELECT count(*) FROM webhook_events WHERE event_hash = 'after-room-returned'") }
+        XCTAssertEqual(n, 1)
+        await db.close()
+    }
+
     func testStatementsArePreparedOnce() async throws {
         let db = try await openDatabase()
         try await db.write { try insertEvent($0, hash: "first") }
