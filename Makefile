@@ -48,12 +48,15 @@ e2e: deps
 # webhooks over keep-alive connections, the release binary SIGKILLed at a random moment in each, then a check that
 # every acknowledged webhook was stored and processed exactly once; then the hostile framing cases of hardening.md §2
 # against two reference parsers from PyPI (h11, httptools); then storage faults (a tmpfs that fills up, a read-only
-# mount at start; needs root to mount, says so and passes otherwise).
+# mount at start; needs root to mount, says so and passes otherwise); then slow and hostile clients (slowhttptest's
+# slowloris, slow body and slow read, descriptor exhaustion, resets mid-response) with a probe that must be answered.
 torture: build
 	@python3 -c 'import h11, httptools' 2>/dev/null || python3 -m pip install --quiet h11 httptools
 	python3 Tests/torture/kill9.py
 	python3 Tests/torture/framing.py
 	python3 Tests/torture/storage.py
+	@command -v slowhttptest >/dev/null 2>&1 || { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y slowhttptest; }
+	python3 Tests/torture/slow.py
 
 bench: deps
 	@command -v nginx >/dev/null 2>&1 || { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y nginx-light; }
