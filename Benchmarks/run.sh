@@ -112,3 +112,4 @@ echo "webhook events waiting in the sync outbox: $queued (equal to stored: nothi
 
 echo "== memory and start-up"
 BENCH_DURATION="$DURATION" python3 Benchmarks/memory.py
+python3 Benchmarks/startup.py
