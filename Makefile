@@ -3,7 +3,7 @@ SWIFT ?= swift
 APT_PACKAGES := libsqlite3-dev libssl-dev libcurl4-openssl-dev
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps build run demo test e2e torture bench tsan clean
+.PHONY: deps build run demo test e2e torture bench tsan asan soak clean
 
 # Installs the Debian packages whose headers are missing (and nothing when all are present).
 deps:
@@ -67,6 +67,16 @@ bench: deps
 tsan: deps
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
 	$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --skip CrashRecoveryTests --skip QueueCrashTests
+
+# The test suite under AddressSanitizer (LeakSanitizer included), in its own build directory. The subprocess tests
+# run the ASan-built binary too; a leak report of a server that a test kills is printed, not a failure.
+asan: deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	$(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
+
+# SOAK_SECONDS (default 600) of mixed load with RSS and descriptors sampled (Tests/torture/soak.py).
+soak: build
+	python3 Tests/torture/soak.py
 
 clean:
 	rm -rf .build

@@ -1,0 +1,193 @@
+"""Soak (make soak): SOAK_SECONDS (default 600) of mixed load on the release binary, with its resident memory and
+open descriptors sampled every 5 s.
+
+Load, all on 127.0.0.1: signed webhooks from 50 customers over two keep-alive connections (about 400/s), the queue
+endpoint every second, a signed-in user reading the overview, inbox and events pages, and an API key listing
+conversations and messages. Checks: no 5xx; resident memory after the warm-up (the first fifth) grows by at most
+10 % to the end; open descriptors return to their idle count once the load stops. The server is stopped by its PID.
+"""
+import hashlib
+import hmac
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "Tests", "pysupport"))
+sys.path.insert(0, HERE)
+from server import free_port, start, stop  # noqa: E402
+from kill9 import read_response  # noqa: E402
+
+BINARY = os.path.join(ROOT, ".build", "release", "wasla")
+SECRET = b"soak-secret-0123456789"
+SECONDS = int(os.environ.get("SOAK_SECONDS", "600"))
+
+
+def rss_mib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+class Counts:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.by = {}
+
+    def add(self, kind, status):
+        with self.lock:
+            key = "%s %s" % (kind, status // 100 * 100 if status else "error")
+            self.by[key] = self.by.get(key, 0) + 1
+
+
+def webhooks(port, worker, halt, counts):
+    sock, buf, n = None, b"", 0
+    while not halt.is_set():
+        n += 1
+        customer = "155500%05d" % (n % 50)
+        body = ('{"object":"whatsapp_business_account","entry":[{"id":"200000000000002","changes":[{"field":"messages",'
+                '"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550000100",'
+                '"phone_number_id":"100000000000001"},"contacts":[{"profile":{"name":"Soak %s"},"wa_id":"%s"}],'
+                '"messages":[{"from":"%s","id":"wamid.SOAK.%d.%d","timestamp":"%d","type":"text","text":{"body":"soak"}}]}}]}]}'
+                % (customer, customer, customer, worker, n, int(time.time()))).encode()
+        sig = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+        status = 0
+        for _ in range(2):  # once more on a fresh connection: keep-alive connections end after 1,000 requests
+            try:
+                if sock is None:
+                    sock, buf = socket.create_connection(("127.0.0.1", port), timeout=10), b""
+                sock.sendall(b"POST /api/webhook HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: " + sig.encode()
+                             + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+                status, buf = read_response(sock, buf)
+                break
+            except (OSError, ConnectionError, ValueError, IndexError):
+                if sock is not None:
+                    sock.close()
+                sock = None
+        counts.add("webhook", status)
+        time.sleep(0.005)
+    if sock is not None:
+        sock.close()
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a 303 is an answer here, not a hop
+
+
+def call(opener, method, url, headers=None, data=None, cookies=None):
+    """One request; returns the status. With `cookies` (a dict), Set-Cookie answers are kept and sent back: done by
+    hand because the session cookies are Secure, which Python's cookie jar never returns over plain http."""
+    headers = dict(headers or {})
+    if cookies:
+        headers["Cookie"] = "; ".join("%s=%s" % kv for kv in cookies.items())
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with opener.open(request, timeout=10) as r:
+            body, status, answer = r.read(), r.status, r.headers
+    except urllib.error.HTTPError as e:
+        body, status, answer = e.read(), e.code, e.headers
+    except OSError:
+        return 0, b""
+    if cookies is not None:
+        for line in answer.get_all("Set-Cookie") or []:
+            name, _, rest = line.partition("=")
+            cookies[name.strip()] = rest.split(";", 1)[0]
+    return status, body
+
+
+def queue(base, halt, counts):
+    opener = urllib.request.build_opener(NoRedirect)
+    while not halt.is_set():
+        counts.add("queue", call(opener, "POST", base + "/api/queue/whatsapp", {"x-queue-secret": "soak-queue-secret"}, b"")[0])
+        time.sleep(1)
+
+
+def dashboard(base, halt, counts):
+    opener = urllib.request.build_opener(NoRedirect)
+    cookies = {}
+    _, page = call(opener, "GET", base + "/login", cookies=cookies)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.decode()).group(1)
+    form = urllib.parse.urlencode({"csrf": csrf, "email": "admin@example.com", "password": "soak admin password"}).encode()
+    counts.add("login", call(opener, "POST", base + "/login", {"Origin": base}, form, cookies)[0])
+    while not halt.is_set():
+        for path in ("/overview", "/inbox", "/events"):
+            counts.add("page", call(opener, "GET", base + path, cookies=cookies)[0])
+        time.sleep(0.5)
+
+
+def api(base, key, halt, counts):
+    opener = urllib.request.build_opener()
+    while not halt.is_set():
+        for path in ("/api/v1/conversations?limit=20", "/api/v1/contacts?limit=20"):
+            counts.add("api", call(opener, "GET", base + path, {"Authorization": "Bearer " + key})[0])
+        time.sleep(0.2)
+
+
+def main():
+    if not os.access(BINARY, os.X_OK):
+        raise SystemExit("build first: swift build -c release --product wasla")
+    data = tempfile.mkdtemp(prefix="wasla-soak-")
+    env = dict(os.environ, DATA_DIR=data, HOST="127.0.0.1", LOG_LEVEL="error", WHATSAPP_APP_SECRET=SECRET.decode(),
+               QUEUE_SECRET="soak-queue-secret", SESSION_SECRET="s" * 40,
+               BASIC_AUTH_USERS="admin@example.com:soak admin password:admin",
+               WHATSAPP_GRAPH_URL="http://127.0.0.1:9", WEBHOOK_RATE_LIMIT_MAX="10000000", API_RATE_LIMIT_MAX="100000")
+    created = subprocess.run([BINARY, "keys", "create", "--name", "soak"], env=env, capture_output=True, text=True)
+    if created.returncode != 0:
+        raise SystemExit("keys create failed: " + created.stderr)
+    key = created.stdout.split()[0]
+    port = free_port()
+    base = "http://127.0.0.1:%d" % port
+    proc = start(BINARY, env, port)
+    ok = True
+    try:
+        time.sleep(1)
+        idle_fds = len(os.listdir("/proc/%d/fd" % proc.pid))
+        counts, halt = Counts(), threading.Event()
+        threads = [threading.Thread(target=webhooks, args=(port, w, halt, counts)) for w in range(2)]
+        threads += [threading.Thread(target=queue, args=(base, halt, counts)),
+                    threading.Thread(target=dashboard, args=(base, halt, counts)),
+                    threading.Thread(target=api, args=(base, key, halt, counts))]
+        for t in threads:
+            t.start()
+        samples = []
+        started = time.time()
+        while time.time() - started < SECONDS:
+            time.sleep(5)
+            samples.append((time.time() - started, rss_mib(proc.pid), len(os.listdir("/proc/%d/fd" % proc.pid))))
+        halt.set()
+        for t in threads:
+            t.join()
+        time.sleep(20)  # past the keep-alive timeout
+        end_fds = len(os.listdir("/proc/%d/fd" % proc.pid))
+        warm = [s for s in samples if s[0] >= SECONDS / 5]
+        first, last = warm[0][1], warm[-1][1]
+        growth = (last - first) / first * 100
+        print("soak: %d s; answers %s" % (SECONDS, dict(sorted(counts.by.items()))))
+        print("RSS: %.1f MiB after the warm-up, %.1f MiB at the end (%+.1f %%), peak %.1f MiB; samples every 5 s: %s"
+              % (first, last, growth, max(s[1] for s in samples),
+                 " ".join("%.0f" % s[1] for s in samples[:: max(1, len(samples) // 24)])))
+        print("descriptors: %d idle before, up to %d under load, %d after it stopped"
+              % (idle_fds, max(s[2] for s in samples), end_fds))
+        errors = sum(n for k, n in counts.by.items() if k.endswith(" 500") or k.endswith(" error"))
+        ok = growth <= 10 and end_fds <= idle_fds + 4 and errors == 0 and proc.poll() is None
+    finally:
+        stop(proc)
+        shutil.rmtree(data, ignore_errors=True)
+    print("soak: %s" % ("memory flat, descriptors back to idle, no 5xx" if ok else "FAILED"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
