@@ -49,6 +49,9 @@ let package = Package(
                           swiftSettings: strict),
         .executableTarget(name: "SignatureBench", dependencies: ["Actors", "CCrypto", "Support"],
                           path: "Benchmarks/SignatureBench", swiftSettings: strict),
+        // Fuzzing (make fuzz): a libFuzzer binary with -DFUZZING, a replayer of saved inputs otherwise.
+        .executableTarget(name: "FuzzHarness", dependencies: ["HTTP", "Actors", "Support"], path: "Fuzz/Harness",
+                          swiftSettings: strict + [.unsafeFlags(["-parse-as-library"])]),
         .executableTarget(name: "ParserBench", dependencies: ["HTTP"], path: "Benchmarks/ParserBench",
                           swiftSettings: strict),
     ]

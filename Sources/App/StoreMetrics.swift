@@ -4,6 +4,10 @@ import Support
 /// Store series for /metrics: WAL size and the writer's group-commit counters, read at scrape time.
 enum StoreMetrics {
     static func register(database: Database, in registry: MetricsRegistry) {
+        registry.register(CollectedGauge("wasla_sqlite_memory_bytes",
+                                         help: "Memory SQLite holds: the page caches of every connection, schema, statements.") {
+            [([], Double(SQLiteMemory.usedBytes))]
+        })
         registry.register(CollectedGauge("wasla_store_wal_bytes", help: "Size of the SQLite -wal file.") {
             [([], Double(database.walSizeBytes))]
         })

@@ -219,3 +219,14 @@ public struct Row {
         return Array(UnsafeRawBufferPointer(start: p, count: n))
     }
 }
+
+/// Memory SQLite holds in this process (page caches of every connection, schema, statements), from
+/// `sqlite3_status64(SQLITE_STATUS_MEMORY_USED)`: what a growing RSS owes to the caches filling rather than a leak.
+public enum SQLiteMemory {
+    public static var usedBytes: Int64 {
+        var current: Int64 = 0
+        var highwater: Int64 = 0
+        guard sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &current, &highwater, 0) == SQLITE_OK else { return -1 }
+        return current
+    }
+}
