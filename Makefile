@@ -80,9 +80,10 @@ asan: deps
 # webhook payload, for FUZZ_SECONDS (default 120) from the seed corpus Fuzz/corpus. A crash is saved under
 # Fuzz/found/; copy it to Fuzz/regressions/ and `make test` replays it from then on.
 FUZZ_SECONDS ?= 120
-# (Release: the debug build of this toolchain leaves the Swift modules without coverage counters.)
+# (The coverage flags are explicit: --sanitize=fuzzer alone left the Swift modules without counters here.)
 fuzz: deps
-	$(SWIFT) build -c release --product FuzzHarness --sanitize=fuzzer --sanitize=address -Xswiftc -DFUZZING --scratch-path .build-fuzz
+	$(SWIFT) build -c release --product FuzzHarness --sanitize=fuzzer --sanitize=address -Xswiftc -DFUZZING \
+	  -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp --scratch-path .build-fuzz
 	@mkdir -p Fuzz/found .build-fuzz/corpus
 	./.build-fuzz/release/FuzzHarness -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 \
 	  -artifact_prefix=Fuzz/found/ -print_final_stats=1 .build-fuzz/corpus Fuzz/corpus
