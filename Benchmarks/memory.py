@@ -16,16 +16,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, ".build", "release")
 sys.path.insert(0, os.path.join(ROOT, "Tests", "pysupport"))
-from server import free_port, stop  # noqa: E402
+from server import free_port, rss_mib, stop  # noqa: E402
 SECRET = "memory-bench-secret"
-
-
-def rss_mib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
 
 
 def start(data, port):

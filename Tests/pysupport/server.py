@@ -43,3 +43,15 @@ def stop(proc, grace=40):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def rss_mib(pid):
+    """Resident memory of a process in MiB (VmRSS), 0 when it is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0

@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "pysupport"))
 sys.path.insert(0, HERE)
-from server import free_port, start, stop  # noqa: E402
+from server import free_port, rss_mib, start, stop  # noqa: E402
 from kill9 import read_response  # noqa: E402
 
 BINARY = os.path.join(ROOT, ".build", "release", "wasla")
@@ -46,14 +46,6 @@ def sqlite_mib(port):
                     return float(line.split()[1]) / (1024 * 1024)
     except OSError:
         pass
-    return 0.0
-
-
-def rss_mib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
     return 0.0
 
 
