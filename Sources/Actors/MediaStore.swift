@@ -152,3 +152,12 @@ public actor MediaStore {
         return relative
     }
 }
+
+extension MediaStore {
+    /// `aa/bb/<64 hex>` exactly as `MediaStore` writes it: the only paths served, uploaded or removed.
+    public static func isStoragePath(_ p: String) -> Bool {
+        let parts = p.split(separator: "/", omittingEmptySubsequences: false)
+        let hex = { (s: Substring, n: Int) in s.count == n && s.allSatisfy { $0.isHexDigit && !$0.isUppercase } }
+        return parts.count == 3 && hex(parts[0], 2) && hex(parts[1], 2) && hex(parts[2], 64)
+    }
+}

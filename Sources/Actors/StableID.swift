@@ -9,12 +9,7 @@ public enum StableID {
         var bytes = Array(CryptoBytes.sha256(Array("wasla:\(kind)\u{0}\(key)".utf8)).prefix(16))
         bytes[6] = bytes[6] & 0x0F | 0x80
         bytes[8] = bytes[8] & 0x3F | 0x80
-        var out = ""
-        for (i, b) in bytes.enumerated() {
-            if i == 4 || i == 6 || i == 8 || i == 10 { out += "-" }
-            out += Identifier.hexString([b])
-        }
-        return out
+        return Identifier.format(bytes)
     }
 
     public static func contact(projectID: String, waID: String?, userID: String?) -> String {

@@ -37,9 +37,8 @@ public struct SupabaseStorage: Sendable {
             return .retry("cannot read the media row: \(error)")
         }
         guard let found = row, let (path, mime) = found else { return .done }  // the row is gone: nothing to upload
-        // The path is Wasla's own content address (aa/bb/<64 hex>); anything else is not read.
-        guard path.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) || $0 == 47 }),
-              !path.contains("//"), !path.hasPrefix("/") else { return .permanent("unexpected storage path") }
+        // The path is Wasla's own content address; anything else is not read.
+        guard MediaStore.isStoragePath(path) else { return .permanent("unexpected storage path") }
         guard let data = FileManager.default.contents(atPath: mediaDirectory + "/" + path) else {
             return .permanent("the file \(path) is missing")
         }

@@ -76,7 +76,7 @@ struct MediaRoutes: Sendable {
 
     func file(_ request: HTTPRequest, id: String, project: String?) async throws -> HTTPResponse {
         guard let stored = try await lookup(id), project == nil || stored.projectID == project,
-              Self.isStoragePath(stored.path) else { return notFound(request) }
+              MediaStore.isStoragePath(stored.path) else { return notFound(request) }
         let fd = open(mediaDirectory + "/" + stored.path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return notFound(request) }
         var st = stat()
@@ -176,13 +176,6 @@ struct MediaRoutes: Sendable {
         case .failure(.storage(let why)):
             return .jsonError(.serviceUnavailable, code: "storage_failed", message: why, requestID: request.requestID)
         }
-    }
-
-    /// `aa/bb/<64 hex>` exactly as MediaStore writes it.
-    static func isStoragePath(_ p: String) -> Bool {
-        let parts = p.split(separator: "/", omittingEmptySubsequences: false)
-        let hex = { (s: Substring, n: Int) in s.count == n && s.allSatisfy { $0.isHexDigit && !$0.isUppercase } }
-        return parts.count == 3 && hex(parts[0], 2) && hex(parts[1], 2) && hex(parts[2], 64)
     }
 
     /// A well-formed `type/subtype` from the row, else `application/octet-stream`.

@@ -265,7 +265,7 @@ extension StoreCommands {
             guard let attrs = try? fm.attributesOfItem(atPath: path), attrs[.type] as? FileAttributeType == .typeRegular,
                   let modified = attrs[.modificationDate] as? Date, now.timeIntervalSince(modified) > 3600 else { continue }
             let isTemp = relative.hasPrefix("tmp/") || relative.hasPrefix(".upload-")
-            guard isTemp || (MediaRoutes.isStoragePath(relative) && !referenced.contains(relative)) else { continue }
+            guard isTemp || (MediaStore.isStoragePath(relative) && !referenced.contains(relative)) else { continue }
             if (try? fm.removeItem(atPath: path)) != nil {
                 removed += 1
                 bytes += (attrs[.size] as? NSNumber)?.int64Value ?? 0

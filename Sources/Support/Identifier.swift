@@ -29,7 +29,8 @@ public enum Identifier {
         return format(bytes)
     }
 
-    static func format(_ bytes: [UInt8]) -> String {
+    /// 16 bytes in the 8-4-4-4-12 lowercase form.
+    public static func format(_ bytes: [UInt8]) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(36)
         for (i, b) in bytes.enumerated() {

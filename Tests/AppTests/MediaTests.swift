@@ -141,7 +141,7 @@ final class MediaTests: XCTestCase {
         let meta = try await h.app.database.read { try $0.queryOne("SELECT metadata FROM media_files WHERE media_id = 't1'") { $0.string(0) ?? "" } } ?? ""
         XCTAssertTrue(meta.contains(#""voice":true"#), meta)
         let files = try FileManager.default.subpathsOfDirectory(atPath: h.app.config.dataDirectory + "/media")
-            .filter { MediaRoutes.isStoragePath($0) }
+            .filter { MediaStore.isStoragePath($0) }
         XCTAssertEqual(files.count, 6, "7 rows, 6 distinct files")
     }
 
