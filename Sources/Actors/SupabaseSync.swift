@@ -118,8 +118,9 @@ public actor SupabaseSync {
         let rank = SupabaseTables.rank
         for name in upserts.keys.sorted(by: { rank[$0, default: 0] < rank[$1, default: 0] }) {
             guard let table = SupabaseTables.byName[name], let items = upserts[name] else { continue }
+            let jsonBySeq = Dictionary(uniqueKeysWithValues: items.map { ($0.0.seq, $0.1) })
             let ok = try await push(items.map(\.0), now: now, into: &pass) { subset in
-                let json = subset.compactMap { q in items.first { $0.0.seq == q.seq }?.1 }
+                let json = subset.compactMap { jsonBySeq[$0.seq] }
                 return await self.client.upsert(table: name, onConflict: table.conflict,
                                                 rows: Array("[\(json.joined(separator: ","))]".utf8))
             }

@@ -102,15 +102,23 @@ public enum SupabaseTables {
             "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'sync\\_%' ESCAPE '\\'") ?? 0
         try createTriggers(conn)
         guard installed == 0 else { return 0 }
-        var queued = 0
-        for table in all {
-            queued += try conn.run("""
-                INSERT INTO sync_outbox (table_name, row_id, op, queued_at)
-                SELECT '\(table.name)', id, 'upsert', \(nowMillis) FROM \(table.name) WHERE true ORDER BY rowid
-                ON CONFLICT (table_name, row_id) DO UPDATE SET op = 'upsert', version = version + 1
-                """)
-        }
-        return queued
+        return try all.reduce(0) { $0 + (try queueRows(conn, $1, after: 0, limit: nil)) }
+    }
+
+    /// What a new change does to a row still queued: a new version (the worker then keeps it queued), due at once,
+    /// earlier refusals forgotten. Shared by the triggers and the bulk queueing.
+    static let requeue = """
+        ON CONFLICT (table_name, row_id) DO UPDATE SET op = excluded.op, version = version + 1,
+            status = 'pending', attempts = 0, next_attempt_at = 0
+        """
+
+    /// Queues the rows of `table` after `rowid` in rowid order, `limit` of them (nil: all), in one statement.
+    static func queueRows(_ conn: SQLiteConnection, _ table: Table, after rowid: Int64, limit: Int?) throws -> Int {
+        try conn.run("""
+            INSERT INTO sync_outbox (table_name, row_id, op, queued_at)
+            SELECT '\(table.name)', id, 'upsert', \(nowMillis) FROM \(table.name) WHERE rowid > ? ORDER BY rowid LIMIT ?
+            \(requeue)
+            """, [rowid, limit ?? -1])
     }
 
     static func createTriggers(_ conn: SQLiteConnection) throws {
@@ -121,8 +129,7 @@ public enum SupabaseTables {
                     BEGIN
                         INSERT INTO sync_outbox (table_name, row_id, op, queued_at)
                         VALUES ('\(table.name)', \(row).id, '\(op)', \(nowMillis))
-                        ON CONFLICT (table_name, row_id) DO UPDATE SET op = excluded.op, version = version + 1,
-                            status = 'pending', attempts = 0, next_attempt_at = 0;
+                        \(requeue);
                     END
                     """)
             }
@@ -177,21 +184,16 @@ public enum SupabaseTables {
                 }
                 guard tableIndex < all.count else { return nil }
                 let table = all[tableIndex]
-                let rows = try conn.query("SELECT rowid, id FROM \(table.name) WHERE rowid > ? ORDER BY rowid LIMIT ?",
-                                          [lastRowID, chunk]) { ($0.int(0) ?? 0, $0.string(1) ?? "") }
-                for (_, id) in rows {
-                    try conn.run("""
-                        INSERT INTO sync_outbox (table_name, row_id, op, queued_at) VALUES (?, ?, 'upsert', ?)
-                        ON CONFLICT (table_name, row_id) DO UPDATE SET op = 'upsert', version = version + 1,
-                            status = 'pending', attempts = 0, next_attempt_at = 0
-                        """, [table.name, id, WallClock.nowMillis()])
-                }
-                let next = rows.count < chunk ? "\(tableIndex + 1):0" : "\(tableIndex):\(rows.last?.0 ?? lastRowID)"
+                let last = try conn.scalarInt("""
+                    SELECT max(rowid) FROM (SELECT rowid FROM \(table.name) WHERE rowid > ? ORDER BY rowid LIMIT ?)
+                    """, [lastRowID, chunk])
+                let queued = try queueRows(conn, table, after: lastRowID, limit: chunk)
+                let next = queued < chunk ? "\(tableIndex + 1):0" : "\(tableIndex):\(last ?? lastRowID)"
                 try conn.run("""
                     INSERT INTO wasla_meta (key, value, updated_at) VALUES ('sync_full_cursor', ?, ?)
                     ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
                     """, [next, WallClock.nowMillis()])
-                return rows.count
+                return queued
             }
             guard let n else { break }
             total += n
