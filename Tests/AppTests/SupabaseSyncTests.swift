@@ -227,9 +227,11 @@ final class SupabaseSyncTests: XCTestCase {
     func testARefusedRowIsRetriedAloneAndTheRestArrives() async throws {
         let h = try await instance()
         await h.app.sync?.stop()
-        // A contact row Supabase refuses (as a schema drift would): its wa_id is taken by another id there.
+        // A contact row Supabase refuses (as a schema drift would): its wa_id is taken by another id there. (The
+        // worker may have pushed the default project before it was stopped: hence ON CONFLICT.)
         try pg.sql("""
-            INSERT INTO projects (id, name, slug) VALUES ('\(Seed.defaultProjectID)', 'Default project', 'default');
+            INSERT INTO projects (id, name, slug) VALUES ('\(Seed.defaultProjectID)', 'Default project', 'default')
+                ON CONFLICT (id) DO NOTHING;
             INSERT INTO contacts (id, project_id, wa_id) VALUES (gen_random_uuid(), '\(Seed.defaultProjectID)', '15550000055');
             """)
         try await receive(h, Meta.envelope(contacts: [Meta.contact("15550000055", name: "Clash")], messages: [Meta.text("wamid.R1", "x", from: "15550000055")]),
