@@ -13,7 +13,6 @@ public final class SQLiteConnection {
     private var cache: [String: OpaquePointer] = [:]
     /// Statements `failed` took out of the cache, finalized by the deferred `reset` of the call that failed.
     private var evicted: Set<OpaquePointer> = []
-    private var lastFailure: StoreError?
     /// Statements prepared (not found in the cache) since open: tests prove the cache works with it.
     public private(set) var preparedCount = 0
 
@@ -108,9 +107,9 @@ public final class SQLiteConnection {
     /// whole transaction back on its own, and later statements would run (and commit) outside it.
     public var inTransaction: Bool { sqlite3_get_autocommit(db) == 0 }
 
-    /// The error of the most recent failed statement (the one that ended a transaction behind the caller's back).
+    /// The connection's most recent error (the one that ended a transaction behind the caller's back).
     public func lastError(context: String) -> StoreError {
-        lastFailure ?? StoreError.from(db, code: sqlite3_extended_errcode(db), sql: context)
+        StoreError.from(db, code: sqlite3_extended_errcode(db), sql: context)
     }
 
     /// Runs `body` in `SAVEPOINT`; on error rolls back to it and rethrows, so the enclosing transaction survives.
@@ -144,7 +143,7 @@ public final class SQLiteConnection {
 
     /// Called (deferred) after every use: resets the statement, or finalizes it when `failed` evicted it.
     private func reset(_ stmt: OpaquePointer) {
-        if evicted.remove(stmt) != nil {
+        if !evicted.isEmpty, evicted.remove(stmt) != nil {
             sqlite3_finalize(stmt)
             return
         }
@@ -156,7 +155,6 @@ public final class SQLiteConnection {
     /// (finalizing it here made that `reset` touch freed memory: a crash when a disk filled up at COMMIT).
     private func failed(_ stmt: OpaquePointer, _ rc: Int32, _ sql: String) -> StoreError {
         let error = StoreError.from(db, code: rc, sql: sql)
-        lastFailure = error
         if error.kind != .conflict && error.kind != .other {
             cache[sql] = nil
             evicted.insert(stmt)
