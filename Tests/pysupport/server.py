@@ -1,5 +1,7 @@
 """Starting and stopping the wasla binary on 127.0.0.1 for the Python test and benchmark scripts
 (Tests/e2e, Tests/torture, Benchmarks/memory.py): one copy of the port, start-up and SIGTERM handling."""
+import hashlib
+import hmac
 import signal
 import socket
 import subprocess
@@ -55,3 +57,32 @@ def rss_mib(pid):
     except OSError:
         pass
     return 0.0
+
+def read_response(sock, buf):
+    """Returns (status, rest of the buffer) for one response with Content-Length framing."""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed")
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed")
+        rest += chunk
+    return status, rest[length:]
+
+
+def webhook_request(secret, body, close=False):
+    """POST /api/webhook as Meta sends it: X-Hub-Signature-256 is HMAC-SHA256 of the exact body bytes."""
+    sig = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return (b"POST /api/webhook HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: " + sig.encode()
+            + b"\r\nContent-Length: " + str(len(body)).encode() + (b"\r\nConnection: close" if close else b"")
+            + b"\r\n\r\n" + body)

@@ -8,8 +8,6 @@ until every stored event is processed, stops it with SIGTERM, and checks in the 
 acknowledged webhook is stored and became exactly one message. Prints acknowledged / stored / lost. Every
 process it starts is stopped by its PID.
 """
-import hashlib
-import hmac
 import json
 import os
 import random
@@ -24,7 +22,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "pysupport"))
-from server import free_port, start, stop  # noqa: E402
+from server import free_port, read_response, start, stop, webhook_request  # noqa: E402
 BINARY = os.path.join(ROOT, ".build", "release", "wasla")
 SECRET = b"torture-secret-0123456789"
 ROUNDS = int(os.environ.get("TORTURE_ROUNDS", "20"))
@@ -41,26 +39,6 @@ def body(wamid):
                           "text": {"body": "kill -9 " + wamid}}]}}]}]}, separators=(",", ":")).encode()
 
 
-def read_response(sock, buf):
-    """Returns (status, rest of the buffer) for one response with Content-Length framing."""
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("closed")
-        buf += chunk
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value.strip())
-    while len(rest) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("closed")
-        rest += chunk
-    return status, rest[length:]
 
 
 def drive(port, round_no, worker, acked, lock, halt):
@@ -75,9 +53,7 @@ def drive(port, round_no, worker, acked, lock, halt):
             n += 1
             wamid = "wamid.T9.%d.%d.%d" % (round_no, worker, n)
             payload = body(wamid)
-            sig = "sha256=" + hmac.new(SECRET, payload, hashlib.sha256).hexdigest()
-            sock.sendall(b"POST /api/webhook HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: " + sig.encode()
-                         + b"\r\nContent-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload)
+            sock.sendall(webhook_request(SECRET, payload))
             status, buf = read_response(sock, buf)
             if status == 200:
                 with lock:

@@ -6,8 +6,6 @@ that every probe is answered (200) within 2 s, that the server does not spin (it
 well below one core), and that it is still serving afterwards. Every process started here runs on 127.0.0.1 and is
 stopped by its PID. SLOW_SECONDS sets the length of each slowhttptest run (default 20).
 """
-import hashlib
-import hmac
 import os
 import re
 import resource
@@ -23,9 +21,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "pysupport"))
-sys.path.insert(0, HERE)
-from server import free_port, start, stop  # noqa: E402
-from kill9 import read_response  # noqa: E402
+from server import free_port, read_response, start, stop, webhook_request  # noqa: E402
 
 BINARY = os.path.join(ROOT, ".build", "release", "wasla")
 SECRET = b"slow-client-secret-012345"
@@ -61,10 +57,8 @@ class Probe(threading.Thread):
                 '"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550000100",'
                 '"phone_number_id":"100000000000001"},"messages":[{"from":"15550000001","id":"wamid.SLOW.%d.%f",'
                 '"timestamp":"1700000000","type":"text","text":{"body":"probe"}}]}}]}]}' % (self.n, time.time())).encode()
-        sig = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
         requests = [
-            b"POST /api/webhook HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: " + sig.encode()
-            + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body,
+            webhook_request(SECRET, body, close=True),
             b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         ]
         for raw in requests:

@@ -11,8 +11,6 @@ reports for its page caches (which grow with the data up to their configured siz
 first to the last quarter of the measured window (means of the samples); open descriptors return to their idle
 count once the load stops. The server is stopped by its PID.
 """
-import hashlib
-import hmac
 import os
 import re
 import shutil
@@ -28,9 +26,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "pysupport"))
-sys.path.insert(0, HERE)
-from server import free_port, rss_mib, start, stop  # noqa: E402
-from kill9 import read_response  # noqa: E402
+from server import free_port, read_response, rss_mib, start, stop, webhook_request  # noqa: E402
 
 BINARY = os.path.join(ROOT, ".build", "release", "wasla")
 SECRET = b"soak-secret-0123456789"
@@ -70,14 +66,12 @@ def webhooks(port, worker, halt, counts):
                 '"phone_number_id":"100000000000001"},"contacts":[{"profile":{"name":"Soak %s"},"wa_id":"%s"}],'
                 '"messages":[{"from":"%s","id":"wamid.SOAK.%d.%d","timestamp":"%d","type":"text","text":{"body":"soak"}}]}}]}]}'
                 % (customer, customer, customer, worker, n, int(time.time()))).encode()
-        sig = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
         status = 0
         for _ in range(2):  # once more on a fresh connection: keep-alive connections end after 1,000 requests
             try:
                 if sock is None:
                     sock, buf = socket.create_connection(("127.0.0.1", port), timeout=10), b""
-                sock.sendall(b"POST /api/webhook HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: " + sig.encode()
-                             + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+                sock.sendall(webhook_request(SECRET, body))
                 status, buf = read_response(sock, buf)
                 break
             except (OSError, ConnectionError, ValueError, IndexError):

@@ -9,7 +9,6 @@ Needs root (mount -t tmpfs); without it the script says so and exits 0, with the
 127.0.0.1 only and is stopped by its PID; the mount is removed at the end.
 """
 import hashlib
-import hmac
 import os
 import shutil
 import socket
@@ -22,9 +21,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "pysupport"))
-sys.path.insert(0, HERE)
-from server import free_port, start, stop  # noqa: E402
-from kill9 import read_response  # noqa: E402
+from server import free_port, read_response, start, stop, webhook_request  # noqa: E402
 
 BINARY = os.path.join(ROOT, ".build", "release", "wasla")
 SECRET = b"storage-fault-secret-0123"
@@ -51,14 +48,12 @@ class Driver:
         """One webhook; returns its status (0 when the connection failed)."""
         self.n += 1
         body = payload("wamid.%s.%d" % (tag, self.n))
-        sig = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
         for _ in range(2):
             try:
                 if self.sock is None:
                     self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
                     self.buf = b""
-                self.sock.sendall(b"POST /api/webhook HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: " + sig.encode()
-                                  + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+                self.sock.sendall(webhook_request(SECRET, body))
                 status, self.buf = read_response(self.sock, self.buf)
                 break
             except (OSError, ConnectionError, ValueError, IndexError):
