@@ -134,6 +134,8 @@ enum WaslaMain {
         for feature in config.features where !feature.enabled && feature.warnWhenOff {
             logger.warn(feature.note, ["feature": feature.name])
         }
+        let termination = Signals.Termination()
+        await Signals.openDispatchDescriptors()
         let app: Application
         do {
             app = try await Application.make(config: config, logSink: sink)
@@ -145,15 +147,14 @@ enum WaslaMain {
             printError("wasla: cannot start: \(describe(error))")
             exit(1)
         }
-        let signal = await Signals.waitForTermination()
+        let signal = await termination.wait()
         logger.info("signal received", ["signal": signal])
         // A stop must end: if it has not within the grace period and 15 s more, exit anyway (status 1, logged).
         // Acknowledged webhooks are already durable (synchronous=FULL) and SQLite recovers its WAL on the next
-        // start. One CI run under heavy load saw a stop that never finished; its cause was not found.
+        // start.
         let stopLimit = config.shutdownGraceSeconds + 15
-        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(stopLimit)) {
+        Signals.exitAfter(seconds: stopLimit) {
             logger.error("stop did not finish in time; exiting without waiting further", ["seconds": String(stopLimit)])
-            exit(1)
         }
         await app.stop()
         // Everything is stopped and durable: exit now instead of depending on the async main's unwinding.
