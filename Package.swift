@@ -47,6 +47,8 @@ let package = Package(
                           swiftSettings: strict),
         .executableTarget(name: "StoreBench", dependencies: ["Store", "Support", "CSQLite"], path: "Benchmarks/StoreBench",
                           swiftSettings: strict),
+        .executableTarget(name: "ProcessBench", dependencies: ["Actors", "Store", "Support"],
+                          path: "Benchmarks/ProcessBench", swiftSettings: strict),
         .executableTarget(name: "SignatureBench", dependencies: ["Actors", "CCrypto", "Support"],
                           path: "Benchmarks/SignatureBench", swiftSettings: strict),
         // Fuzzing (make fuzz): a libFuzzer binary with -DFUZZING, a replayer of saved inputs otherwise.

@@ -20,6 +20,7 @@ swift build -c release --product wasla >/dev/null
 swift build -c release --product LoadGen >/dev/null
 swift build -c release --product ParserBench >/dev/null
 swift build -c release --product StoreBench >/dev/null
+swift build -c release --product ProcessBench >/dev/null
 bin=.build/release
 
 echo "== machine: $(nproc) cores, $(uname -r)"
@@ -109,6 +110,9 @@ echo "== the same with the Supabase sync on and Supabase down (every change also
 ingest_run ingest-sync "wasla ingest, Supabase unreachable" SUPABASE_URL=http://127.0.0.1:9 SUPABASE_SERVICE_ROLE_KEY=bench
 queued=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from sync_outbox where table_name = 'webhook_events'\").fetchone()[0])" "$work/ingest-sync/wasla.sqlite")
 echo "webhook events waiting in the sync outbox: $queued (equal to stored: nothing lost while Supabase is down)"
+
+echo "== processing: the background processor alone, stored events into messages, contacts, conversations, jobs"
+"$bin/ProcessBench" "${BENCH_PROCESS_EVENTS:-50000}"
 
 echo "== memory and start-up"
 BENCH_DURATION="$DURATION" python3 Benchmarks/memory.py

@@ -43,7 +43,7 @@ public actor WebhookProcessor {
     private var queued: [CheckedContinuation<Void, Never>] = []
 
     public init(database: Database, defaults: Seed.Defaults, options: ProcessingOptions, logger: Logger,
-                metrics: ProcessorMetrics, batchSize: Int = 128, busyBatchSize: Int = 16,
+                metrics: ProcessorMetrics, batchSize: Int = 256, busyBatchSize: Int = 16,
                 pollMillis: UInt64 = 1000) {
         self.database = database
         self.defaults = defaults

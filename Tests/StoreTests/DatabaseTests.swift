@@ -80,6 +80,34 @@ final class DatabaseTests: StoreTestCase {
         await db.close()
     }
 
+    /// A write alone in its transaction runs without the writer's savepoint (so its own savepoints are outermost):
+    /// when it fails, the transaction is rolled back, its caller gets its own error, and the next write is unharmed.
+    func testALoneFailingWriteIsRolledBackWithItsOwnError() async throws {
+        let db = try await openDatabase()
+        do {
+            try await db.write(priority: .background) { conn in
+                try insertEvent(conn, hash: "lone")
+                // A savepoint of the write's own that fails and is rolled back leaves the rest of the write alone.
+                XCTAssertThrowsError(try conn.savepoint {
+                    try insertEvent(conn, hash: "inner")
+                    try conn.run("INSERT INTO wasla_meta (key, value, updated_at) VALUES ('k', 'x', 0)")
+                    try conn.run("INSERT INTO wasla_meta (key, value, updated_at) VALUES ('k', 'y', 0)")
+                })
+                XCTAssertEqual(try conn.scalarInt("SELECT count(*) FROM webhook_events WHERE event_hash = 'inner'"), 0)
+                throw StoreError(kind: .other, message: "the write's own failure")
+            }
+            XCTFail("the write must fail")
+        } catch let e as StoreError {
+            XCTAssertEqual(e.message, "the write's own failure")
+        }
+        let after = try await db.read { try $0.scalarInt("SELECT count(*) FROM webhook_events") }
+        XCTAssertEqual(after, 0, "nothing of the failed write remains")
+        try await db.write(priority: .background) { try insertEvent($0, hash: "next") }
+        let next = try await db.read { try $0.scalarInt("SELECT count(*) FROM webhook_events WHERE event_hash = 'next'") }
+        XCTAssertEqual(next, 1)
+        await db.close()
+    }
+
     func testFailedCommitFailsEveryCallerOfTheBatchAndWritesNothing() async throws {
         let db = try await openDatabase { $0.maxBatch = 1000 }
         let results = await withTaskGroup(of: Bool.self) { group in
