@@ -14,8 +14,10 @@ struct ParseOutcome: Equatable {
     var errorStatus: Int?
 }
 
-/// Feeds `bytes` to a fresh parser in the given pieces and drives it to the end.
-func parse(_ pieces: [[UInt8]], limits: HTTPLimits = HTTPLimits(), bodyLimit: Int = 1 << 20) -> ParseOutcome {
+/// Feeds `bytes` to a fresh parser in the given pieces and drives it to the end. With `releaseWhenIdle`, the
+/// parser is asked to free its buffer whenever it needs more bytes, as the server does before an idle wait.
+func parse(_ pieces: [[UInt8]], limits: HTTPLimits = HTTPLimits(), bodyLimit: Int = 1 << 20,
+           releaseWhenIdle: Bool = false) -> ParseOutcome {
     var parser = HTTPRequestParser(limits: limits, initialCapacity: 64)
     var outcome = ParseOutcome()
     var head: HTTPRequestHead?
@@ -24,6 +26,7 @@ func parse(_ pieces: [[UInt8]], limits: HTTPLimits = HTTPLimits(), bodyLimit: In
         loop: while true {
             switch parser.next() {
             case .needMore:
+                if releaseWhenIdle { parser.releaseBufferIfIdle() }
                 break loop
             case .head(let h):
                 head = h
@@ -50,12 +53,13 @@ func parse(_ text: String, limits: HTTPLimits = HTTPLimits(), bodyLimit: Int = 1
 }
 
 /// The same input fed whole and split in two at every byte offset must give the same outcome.
-func splitOutcomes(_ bytes: [UInt8], limits: HTTPLimits = HTTPLimits(),
-                   bodyLimit: Int = 1 << 20) -> (whole: ParseOutcome, mismatches: [Int]) {
+func splitOutcomes(_ bytes: [UInt8], limits: HTTPLimits = HTTPLimits(), bodyLimit: Int = 1 << 20,
+                   releaseWhenIdle: Bool = false) -> (whole: ParseOutcome, mismatches: [Int]) {
     let whole = parse([bytes], limits: limits, bodyLimit: bodyLimit)
     var mismatches: [Int] = []
     for cut in 1..<max(1, bytes.count) {
-        let split = parse([Array(bytes[0..<cut]), Array(bytes[cut...])], limits: limits, bodyLimit: bodyLimit)
+        let split = parse([Array(bytes[0..<cut]), Array(bytes[cut...])], limits: limits, bodyLimit: bodyLimit,
+                          releaseWhenIdle: releaseWhenIdle)
         if split != whole { mismatches.append(cut) }
     }
     return (whole, mismatches)

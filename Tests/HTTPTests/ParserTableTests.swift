@@ -145,6 +145,19 @@ final class ParserTableTests: XCTestCase {
         XCTAssertEqual(mismatches, [])
     }
 
+    /// The server frees an idle connection's buffer before waiting; bytes still buffered (a pipelined request in
+    /// part) must survive that, at every split.
+    func testReleasingTheIdleBufferLosesNothing() {
+        let pipelined = "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
+            + "GET /3 HTTP/1.1\r\nHost: a\r\n\r\n"
+        for input in Self.accepted.map(\.input) + [pipelined] {
+            let (whole, mismatches) = splitOutcomes(Array(input.utf8), releaseWhenIdle: true)
+            XCTAssertNil(whole.errorStatus, input)
+            XCTAssertEqual(mismatches, [], "split outcomes with the buffer released differ at these offsets: \(input)")
+        }
+        XCTAssertEqual(parse([Array(pipelined.utf8)], releaseWhenIdle: true).messages.map(\.path), ["/1", "/2", "/3"])
+    }
+
     func testSmugglingVectorNeverYieldsSecondRequest() {
         // A classic CL.TE vector: the second "request" must never be parsed.
         let input = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /canary HTTP/1.1\r\nHost: a\r\n\r\n"
