@@ -16,11 +16,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-swift build -c release --product wasla >/dev/null
-swift build -c release --product LoadGen >/dev/null
-swift build -c release --product ParserBench >/dev/null
-swift build -c release --product StoreBench >/dev/null
-swift build -c release --product ProcessBench >/dev/null
+# The flags of `make build` (static Swift runtime, linked by lld): the same for every product, so one build serves all.
+mkdir -p .build
+echo '{"schemaVersion": "1.0", "swiftCompiler": {"extraCLIOptions": ["-use-ld=lld"]}}' > .build/release-toolset.json
+release=(-c release --static-swift-stdlib --toolset "$PWD/.build/release-toolset.json")
+for product in wasla LoadGen ParserBench StoreBench ProcessBench SignatureBench; do
+  swift build "${release[@]}" --product "$product" >/dev/null
+done
 bin=.build/release
 
 echo "== machine: $(nproc) cores, $(uname -r)"

@@ -128,7 +128,7 @@ def send(port, raw):
 
 def main():
     if not os.access(BINARY, os.X_OK):
-        raise SystemExit("build first: swift build -c release --product wasla")
+        raise SystemExit("build first: make build")
     data = tempfile.mkdtemp(prefix="wasla-framing-")
     port = free_port()
     env = dict(os.environ, DATA_DIR=data, HOST="127.0.0.1", PORT=str(port), LOG_LEVEL="error",

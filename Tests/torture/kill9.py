@@ -66,7 +66,7 @@ def drive(port, round_no, worker, acked, lock, halt):
 
 def main():
     if not os.access(BINARY, os.X_OK):
-        raise SystemExit("build first: swift build -c release --product wasla")
+        raise SystemExit("build first: make build")
     data = tempfile.mkdtemp(prefix="wasla-torture-")
     env = dict(os.environ, DATA_DIR=data, HOST="127.0.0.1", LOG_LEVEL="error", WHATSAPP_APP_SECRET=SECRET.decode(),
                WEBHOOK_RATE_LIMIT_MAX="10000000")

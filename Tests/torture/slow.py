@@ -130,7 +130,7 @@ def resets(port):
 
 def main():
     if not os.access(BINARY, os.X_OK):
-        raise SystemExit("build first: swift build -c release --product wasla")
+        raise SystemExit("build first: make build")
     if shutil.which("slowhttptest") is None:
         raise SystemExit("slowhttptest is not installed (apt-get install -y slowhttptest)")
     data = tempfile.mkdtemp(prefix="wasla-slow-")

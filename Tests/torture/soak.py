@@ -140,7 +140,7 @@ def api(base, key, halt, counts):
 
 def main():
     if not os.access(BINARY, os.X_OK):
-        raise SystemExit("build first: swift build -c release --product wasla")
+        raise SystemExit("build first: make build")
     data = tempfile.mkdtemp(prefix="wasla-soak-")
     env = dict(os.environ, DATA_DIR=data, HOST="127.0.0.1", LOG_LEVEL="error", WHATSAPP_APP_SECRET=SECRET.decode(),
                QUEUE_SECRET="soak-queue-secret", SESSION_SECRET="s" * 40,

@@ -157,7 +157,7 @@ def read_only_start(point):
 
 def main():
     if not os.access(BINARY, os.X_OK):
-        raise SystemExit("build first: swift build -c release --product wasla")
+        raise SystemExit("build first: make build")
     point = tempfile.mkdtemp(prefix="wasla-fault-")
     r = mount(point, "size=6m")
     if r.returncode != 0:
