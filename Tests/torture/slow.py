@@ -128,6 +128,46 @@ def resets(port):
     return "300 responses reset after their first 100 bytes"
 
 
+def per_ip_cap(env):
+    """One address opens 3,000 connections and leaves each with half a request head, as a slowloris run straight at
+    the server would (no proxy in front). HTTP_MAX_CONNECTIONS_PER_IP=50 must cap what it holds, and a client from
+    another address must be answered throughout. Loopback has every 127/8 address, so the attacker binds 127.0.0.2."""
+    port = free_port()
+    proc = start(BINARY, dict(env, HTTP_MAX_CONNECTIONS_PER_IP="50"), port,
+                 preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024)))
+    try:
+        baseline = open_fds(proc.pid)
+        cpu_before, started = cpu_seconds(proc.pid), time.time()
+        socks = []
+        for _ in range(3000):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.settimeout(1)
+                s.bind(("127.0.0.2", 0))
+                s.connect(("127.0.0.1", port))
+                s.sendall(b"POST /api/webhook HTTP/1.1\r\nHost: x\r\n")
+                socks.append(s)
+            except OSError:
+                s.close()
+        time.sleep(1)
+        held_by_attacker = open_fds(proc.pid) - baseline
+        probe = Probe(port)
+        for _ in range(3):
+            probe.once()
+        cpu = (cpu_seconds(proc.pid) - cpu_before) / (time.time() - started)
+        for sock in socks:
+            sock.close()
+        ok = (held_by_attacker <= 50 + 4 and probe.ok == 6 and not probe.failures and cpu < 0.5
+              and proc.poll() is None)
+        print("one address, cap 50         %d connections attempted from 127.0.0.2, server descriptors held for them %d; "
+              "probes from 127.0.0.1 answered %d/6 (worst %.2f s); server CPU %.0f%% of a core%s"
+              % (len(socks), held_by_attacker, probe.ok, probe.worst, 100 * cpu,
+                 "" if ok else "  FAILED " + "; ".join(probe.failures[:3])))
+        return ok
+    finally:
+        stop(proc)
+
+
 def main():
     if not os.access(BINARY, os.X_OK):
         raise SystemExit("build first: make build")
@@ -198,6 +238,10 @@ def main():
         ok &= held
     finally:
         stop(proc)
+    # 3. The per-address cap against one address that tries to take every connection.
+    try:
+        ok &= per_ip_cap(env)
+    finally:
         shutil.rmtree(data, ignore_errors=True)
     print("slow clients: %s" % ("the server kept answering within 2 s, did not spin, and returned to its baseline"
                                 if ok else "FAILED"))
