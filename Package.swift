@@ -20,8 +20,8 @@ let package = Package(
                        providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto",
                        providers: [.apt(["libssl-dev"])]),
-        .systemLibrary(name: "CCurl", path: "Sources/CCurl",
-                       providers: [.apt(["libcurl4-openssl-dev"])]),
+        // libcurl is loaded with dlopen on first use (its headers come from libcurl4-openssl-dev): Sources/CCurl.
+        .target(name: "CCurl", path: "Sources/CCurl"),
 
         // Swift modules, arrows as in DESIGN.md: Support <- HTTP, Store <- Actors <- App.
         .target(name: "Support", path: "Sources/Support", swiftSettings: strict),

@@ -25,11 +25,14 @@ public struct GraphConfiguration: Sendable {
 public final class GraphClient: Sendable {
     public let configuration: GraphConfiguration
     private let queue = DispatchQueue(label: "wasla.graph", attributes: .concurrent)
-    private static let globalInit: CURLcode = curl_global_init(3)  // CURL_GLOBAL_DEFAULT; once, before any handle
-
+    // libcurl is loaded, and globally initialised once, by the first curl_easy_init (Sources/CCurl).
     public init(configuration: GraphConfiguration) {
         self.configuration = configuration
-        _ = Self.globalInit
+    }
+
+    /// Why a curl handle could not be made: libcurl missing or failing to initialise, else a generic reason.
+    static var curlUnavailable: String {
+        wasla_curl_load_error().map { String(cString: $0) } ?? "curl_easy_init failed"
     }
 
     /// `POST /{version}/{path}` with a JSON body; the parsed JSON answer or Meta's error.
@@ -176,7 +179,7 @@ enum CurlCall {
     }
 
     static func perform(_ request: Request) -> Result {
-        guard let h = curl_easy_init() else { return Result(failure: "curl_easy_init failed", errorClass: "transport") }
+        guard let h = curl_easy_init() else { return Result(failure: GraphClient.curlUnavailable, errorClass: "transport") }
         defer { curl_easy_cleanup(h) }
         var headers: UnsafeMutablePointer<curl_slist>?
         for line in request.headers { headers = curl_slist_append(headers, line) }
