@@ -19,6 +19,7 @@ final class Application: Sendable {
     let defaults: Seed.Defaults
     let lock: DataDirectoryLock
     let maintenance: Maintenance
+    let heapTrimmer: HeapTrimmer
     let ingest: WebhookIngest
     let verifier: SignatureVerifier
     let secretBox: SecretBox?
@@ -133,6 +134,7 @@ final class Application: Sendable {
         self.templates = templates
         let templateSyncMillis = Int64(config.templateSyncHours) * 3_600_000
         let lastTemplateSync = Locked<Int64>(WallClock.nowMillis())
+        self.heapTrimmer = HeapTrimmer(intervalSeconds: config.heapTrimSeconds, registry: metrics)
         self.maintenance = Maintenance(database: database, logger: logger.child("store"), chores: [
             .init(name: "idle conversations ended") {
                 try await database.write(priority: .background) { conn in
@@ -229,6 +231,7 @@ final class Application: Sendable {
         }
         sync?.start()
         maintenance.start()
+        heapTrimmer.start()
         tableStats.start(logger: logger.child("store"))
         logger.info("listening", ["host": config.host, "port": String(port), "data_dir": config.dataDirectory,
                                   "event_loops": String(config.http.loopCount)])
@@ -248,6 +251,7 @@ final class Application: Sendable {
         reload?.cancel()
         await reload?.value
         await maintenance.stop()
+        await heapTrimmer.stop()
         await tableStats.stop()
         logger.info("background work stopped; closing the store")
         await database.close()

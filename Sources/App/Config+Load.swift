@@ -66,6 +66,7 @@ extension Config {
         c.queueWorker = reader.parsed("QUEUE_WORKER", default: true, expected: "on or off") { Self.onOff($0) }
         c.queueConcurrency = reader.int("QUEUE_CONCURRENCY", default: c.queueConcurrency, range: 1...256)
         c.queueLeaseSeconds = reader.int("QUEUE_LEASE_SEC", default: c.queueLeaseSeconds, range: 5...86_400)
+        c.heapTrimSeconds = reader.int("HEAP_TRIM_SEC", default: c.heapTrimSeconds, range: 0...86_400)
         c.templateSyncHours = reader.int("TEMPLATE_SYNC_HOURS", default: c.templateSyncHours, range: 0...720)
         c.webhookRetryHours = reader.int("WEBHOOK_RETRY_HOURS", default: c.webhookRetryHours, range: 1...720)
         c.sendRatePerNumber = reader.int("SEND_RATE_PER_NUMBER", default: c.sendRatePerNumber, range: 1...10_000)

@@ -1,4 +1,5 @@
 #define _GNU_SOURCE  // accept4, pthread ids: only here, never in a header Swift imports
+#include <malloc.h>
 #include <sys/sendfile.h>
 #include <errno.h>
 #include <stdint.h>
@@ -99,3 +100,5 @@ ssize_t wasla_sendfile(int out_fd, int in_fd, long long *offset, size_t count) {
     *offset = (long long)off;
     return n;
 }
+
+int wasla_malloc_trim(void) { return malloc_trim(0); }

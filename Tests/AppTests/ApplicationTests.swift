@@ -37,6 +37,27 @@ final class ApplicationTests: XCTestCase {
         await app.stop()
     }
 
+    /// HEAP_TRIM_SEC: the allocator's free memory goes back to the system on that interval, counted on /metrics;
+    /// 0 turns it off, and a negative value stops startup naming the variable.
+    func testHeapTrimRunsOnItsIntervalAndIsCounted() async throws {
+        let h = try await AppHarness(["HEAP_TRIM_SEC": "1"])
+        var text = ""
+        for _ in 0..<40 where !text.contains("wasla_heap_trims_total{released=") {
+            try await Task.sleep(for: .milliseconds(100))
+            text = try h.client().exchange("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").text
+        }
+        XCTAssertTrue(text.contains("wasla_heap_trims_total{released="), "a trim within 4 s at a 1 s interval")
+        await h.stop()
+        let off = try await AppHarness(["HEAP_TRIM_SEC": "0"])
+        try await Task.sleep(for: .milliseconds(1200))
+        let offText = try off.client().exchange("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").text
+        XCTAssertFalse(offText.contains("wasla_heap_trims_total{released="), "0 turns it off")
+        await off.stop()
+        XCTAssertThrowsError(try Config.load(from: Environment(values: ["HEAP_TRIM_SEC": "-1"]))) { error in
+            XCTAssertTrue("\(error)".contains("HEAP_TRIM_SEC"), "\(error)")
+        }
+    }
+
     func testReadyzTurns503WhenMediaDirectoryCannotBeWritten() async throws {
         let (app, dir, _) = try await startApp()
         let c = try RawClient(port: app.server.port)

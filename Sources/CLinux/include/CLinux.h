@@ -17,6 +17,8 @@ int wasla_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
 /// epoll_wait, writing (events, data) pairs into two parallel arrays so Swift never touches the packed struct.
 int wasla_epoll_wait(int epfd, uint32_t *events, uint64_t *data, int max, int timeout_ms);
 int wasla_eventfd(void);
+/// malloc_trim(0) (malloc.h, which `import Glibc` does not expose): 1 when memory went back to the system.
+int wasla_malloc_trim(void);
 int wasla_eventfd_write(int fd);
 int wasla_eventfd_drain(int fd);
 /// sendmsg with MSG_NOSIGNAL over an iovec array (writev takes no flags).
