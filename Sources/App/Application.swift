@@ -19,7 +19,7 @@ final class Application: Sendable {
     let defaults: Seed.Defaults
     let lock: DataDirectoryLock
     let maintenance: Maintenance
-    let heapTrimmer: HeapTrimmer
+    let heapTrimmer: Maintenance
     let ingest: WebhookIngest
     let verifier: SignatureVerifier
     let secretBox: SecretBox?
@@ -134,8 +134,13 @@ final class Application: Sendable {
         self.templates = templates
         let templateSyncMillis = Int64(config.templateSyncHours) * 3_600_000
         let lastTemplateSync = Locked<Int64>(WallClock.nowMillis())
-        self.heapTrimmer = HeapTrimmer(intervalSeconds: config.heapTrimSeconds, registry: metrics)
-        self.maintenance = Maintenance(database: database, logger: logger.child("store"), chores: [
+        self.heapTrimmer = HeapTrimmer.maintenance(intervalSeconds: config.heapTrimSeconds, logger: logger.child("memory"),
+                                                   registry: metrics)
+        self.maintenance = Maintenance(logger: logger.child("store"), chores: [
+            .init(name: "WAL checkpoint") {
+                try await database.writer.checkpoint(truncate: true)
+                return 0
+            },
             .init(name: "idle conversations ended") {
                 try await database.write(priority: .background) { conn in
                     try WebhookOutbox.endIdleConversations(conn, idleMillis: idle, now: WallClock.nowMillis())

@@ -2,10 +2,11 @@ import Actors
 import Store
 import Support
 
-/// Background upkeep every few minutes: a truncating WAL checkpoint, so the WAL does not stay large after bursts
-/// (the automatic PASSIVE checkpoint runs every 1000 pages inside commits), then each chore in turn: ending
-/// conversations idle past CONVERSATION_IDLE_HOURS, trimming the delivery log, removing expired sessions. A chore
-/// that fails is logged and tried again next time; the others still run.
+/// Background upkeep: every `intervalSeconds`, each chore in turn. The store's (every few minutes): a truncating
+/// WAL checkpoint, so the WAL does not stay large after bursts (the automatic PASSIVE checkpoint runs every 1000
+/// pages inside commits), then ending conversations idle past CONVERSATION_IDLE_HOURS, trimming the delivery log,
+/// removing expired sessions. The heap trim runs on its own interval (HEAP_TRIM_SEC). A chore that fails is
+/// logged and tried again next time; the others still run. An interval of 0 runs nothing.
 final class Maintenance: Sendable {
     /// A named piece of upkeep; returns how many rows it changed (logged when not zero).
     struct Chore: Sendable {
@@ -13,21 +14,19 @@ final class Maintenance: Sendable {
         let run: @Sendable () async throws -> Int
     }
 
-    let database: Database
     let logger: Logger
     let intervalSeconds: Int
     let chores: [Chore]
     private let task = Locked<Task<Void, Never>?>(nil)
 
-    init(database: Database, logger: Logger, intervalSeconds: Int = 300, chores: [Chore] = []) {
-        self.database = database
+    init(logger: Logger, intervalSeconds: Int = 300, chores: [Chore] = []) {
         self.logger = logger
         self.intervalSeconds = intervalSeconds
         self.chores = chores
     }
 
     func start() {
-        let database = self.database
+        guard intervalSeconds > 0 else { return }
         let logger = self.logger
         let interval = intervalSeconds
         let chores = self.chores
@@ -37,11 +36,6 @@ final class Maintenance: Sendable {
                     try await Task.sleep(for: .seconds(interval))
                 } catch {
                     return
-                }
-                do {
-                    try await database.writer.checkpoint(truncate: true)
-                } catch {
-                    logger.warn("WAL checkpoint failed", ["error": "\(error)"])
                 }
                 for chore in chores {
                     do {
