@@ -30,11 +30,6 @@ public final class GraphClient: Sendable {
         self.configuration = configuration
     }
 
-    /// Why a curl handle could not be made: libcurl missing or failing to initialise, else a generic reason.
-    static var curlUnavailable: String {
-        wasla_curl_load_error().map { String(cString: $0) } ?? "curl_easy_init failed"
-    }
-
     /// `POST /{version}/{path}` with a JSON body; the parsed JSON answer or Meta's error.
     public func post(_ path: String, token: String, json: [UInt8]) async -> Result<JSONValue, GraphError> {
         await call(method: "POST", path: path, token: token, body: json)
@@ -115,6 +110,11 @@ public final class GraphClient: Sendable {
 
 /// One blocking libcurl request. The easy handle, header list and buffer are created and freed here.
 enum CurlCall {
+    /// Why a curl handle could not be made: libcurl missing or failing to initialise, else a generic reason.
+    static var unavailable: String {
+        wasla_curl_load_error().map { String(cString: $0) } ?? "curl_easy_init failed"
+    }
+
     /// Collects the response body, refusing more than `limit` bytes.
     final class Sink {
         var data: [UInt8] = []
@@ -179,7 +179,7 @@ enum CurlCall {
     }
 
     static func perform(_ request: Request) -> Result {
-        guard let h = curl_easy_init() else { return Result(failure: GraphClient.curlUnavailable, errorClass: "transport") }
+        guard let h = curl_easy_init() else { return Result(failure: unavailable, errorClass: "transport") }
         defer { curl_easy_cleanup(h) }
         var headers: UnsafeMutablePointer<curl_slist>?
         for line in request.headers { headers = curl_slist_append(headers, line) }

@@ -43,7 +43,7 @@ enum MediaDownload {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return .failure(.transport("cannot create \(path): errno \(errno)")) }
         defer { close(fd) }
-        guard let h = curl_easy_init() else { return .failure(.transport(GraphClient.curlUnavailable)) }
+        guard let h = curl_easy_init() else { return .failure(.transport(CurlCall.unavailable)) }
         defer { curl_easy_cleanup(h) }
         var headers: UnsafeMutablePointer<curl_slist>?
         headers = curl_slist_append(headers, "Authorization: Bearer \(bearer)")

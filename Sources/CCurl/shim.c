@@ -71,11 +71,6 @@ static int ready(void) {
 
 const char *wasla_curl_load_error(void) { return load_error[0] ? load_error : NULL; }
 
-// The global init happens in load(); this keeps the libcurl entry point for callers that make it explicit.
-CURLcode curl_global_init(long flags) {
-    (void)flags;
-    return ready() ? CURLE_OK : CURLE_FAILED_INIT;
-}
 CURL *curl_easy_init(void) { return ready() ? p_easy_init() : NULL; }
 // Every function below takes a handle or list that only exists once curl_easy_init succeeded.
 CURLcode curl_easy_perform(CURL *h) { return p_easy_perform(h); }
