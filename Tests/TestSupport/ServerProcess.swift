@@ -109,10 +109,25 @@ public final class ServerProcess {
         return process.terminationStatus
     }
 
+    /// The text of `/proc/PID/<name>`, read to EOF: /proc files report size 0, and a reader that trusts the size
+    /// stops early (`String(contentsOfFile:)` missed the end of a 30 KiB `maps`).
+    public func procText(_ name: String) -> String {
+        guard let f = fopen("/proc/\(pid)/\(name)", "r") else { return "" }
+        defer { fclose(f) }
+        var text = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
+            if n <= 0 { break }
+            text += chunk[0..<n]
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
     /// CPU seconds (user + system) the process has used so far, from /proc.
     public func cpuSeconds() -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return 0 }
+        let stat = procText("stat")
+        guard let close = stat.lastIndex(of: ")") else { return 0 }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
