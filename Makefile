@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # with the shared runtime (31.9 vs 37.8 MiB, /proc/PID/status). They link with the toolchain's lld: gold prints a
 # glibc link-time warning about mktemp inside the static Foundation, and the build has no warnings. The toolset
 # file (-use-ld=lld for the link step too, which -Xswiftc does not reach) is written under .build.
-# Benchmarks/run.sh uses the same flags.
+# `make bench` hands the same flags to Benchmarks/run.sh.
 RELEASE_TOOLSET := $(CURDIR)/.build/release-toolset.json
 RELEASE := -c release --static-swift-stdlib --toolset $(RELEASE_TOOLSET)
 
@@ -24,8 +24,10 @@ deps:
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $$missing; \
 	fi
 
-build: deps
-	@mkdir -p .build && echo '{"schemaVersion": "1.0", "swiftCompiler": {"extraCLIOptions": ["-use-ld=lld"]}}' > $(RELEASE_TOOLSET)
+$(RELEASE_TOOLSET):
+	@mkdir -p $(dir $@) && echo '{"schemaVersion": "1.0", "swiftCompiler": {"extraCLIOptions": ["-use-ld=lld"]}}' > $@
+
+build: deps $(RELEASE_TOOLSET)
 	$(SWIFT) build $(RELEASE) --product wasla
 
 # Starts the server on the embedded default: SQLite under ./data, port 8080 (PORT and .env override).
@@ -69,9 +71,9 @@ torture: build
 	@command -v slowhttptest >/dev/null 2>&1 || { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y slowhttptest; }
 	python3 Tests/torture/slow.py
 
-bench: deps
+bench: deps $(RELEASE_TOOLSET)
 	@command -v nginx >/dev/null 2>&1 || { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y nginx-light; }
-	./Benchmarks/run.sh
+	SWIFT_RELEASE_FLAGS="$(RELEASE)" ./Benchmarks/run.sh
 
 # The test suite under ThreadSanitizer, in its own build directory (the subprocess crash tests are skipped:
 # they run the separately built binary).

@@ -16,10 +16,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The flags of `make build` (static Swift runtime, linked by lld): the same for every product, so one build serves all.
-mkdir -p .build
-echo '{"schemaVersion": "1.0", "swiftCompiler": {"extraCLIOptions": ["-use-ld=lld"]}}' > .build/release-toolset.json
-release=(-c release --static-swift-stdlib --toolset "$PWD/.build/release-toolset.json")
+# The flags of `make build` (static Swift runtime, linked by lld), from the Makefile: the same for every product,
+# so one build serves all.
+read -r -a release <<< "${SWIFT_RELEASE_FLAGS:?run through make bench, which sets the release build flags}"
 for product in wasla LoadGen ParserBench StoreBench ProcessBench SignatureBench; do
   swift build "${release[@]}" --product "$product" >/dev/null
 done
