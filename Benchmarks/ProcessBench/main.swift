@@ -1,8 +1,8 @@
-// ProcessBench: the slow path alone. Stores N signed-webhook bodies as Meta sends them (one message per POST, from
+// ProcessBench: the slow path alone. Stores N webhook bodies as Meta sends them (one message per POST, from
 // 1,000 contacts to one number: 80 % text, 10 % image, 10 % interactive reply) through WebhookInbox into a fresh
 // database, then times the WebhookProcessor draining them: numbers, contacts, conversations, messages and jobs
-// written, events marked processed, one transaction per batch, synchronous=FULL, WAL. Checks that every event
-// is processed and every message stored once.
+// written, events marked processed, one background transaction per batch as in the server (WAL,
+// synchronous=NORMAL for these derived rows). Checks that every event is processed and every message stored once.
 // Usage: ProcessBench [events]
 #if canImport(Glibc)
 import Glibc

@@ -183,14 +183,8 @@ def main():
             t.join()
         time.sleep(20)  # past the keep-alive timeout
         end_fds = len(os.listdir("/proc/%d/fd" % proc.pid))
-        # Live or only kept? Memory the allocator holds free is returned by malloc_trim(0); a leak is not.
+        # At rest the server has trimmed its heap (HEAP_TRIM_SEC): what stays is live memory, not freed and kept.
         rest_rss, rest_sqlite = rss_mib(proc.pid), sqlite_mib(port)
-        trimmed = None
-        if shutil.which("gdb"):
-            subprocess.run(["gdb", "-p", str(proc.pid), "-batch", "-ex", "call (int)malloc_trim(0)"],
-                           capture_output=True, timeout=60)
-            time.sleep(0.5)
-            trimmed = rss_mib(proc.pid)
         warm = samples
         # Means over the first and the last quarter of the samples after the warm-up: single samples swing by
         # several MiB with the allocator's arenas.
@@ -210,8 +204,7 @@ def main():
         print("SQLite memory (page caches): %s MiB" % " ".join("%.0f" % s[3] for s in samples[::step]))
         print("RSS without SQLite's memory: %.1f MiB, then %.1f MiB (%+.1f %%)"
               % (own_first, own_last, own_growth))
-        print("at rest after the load: RSS %.1f MiB (SQLite %.1f MiB); after malloc_trim(0) through gdb: %s"
-              % (rest_rss, rest_sqlite, "%.1f MiB" % trimmed if trimmed is not None else "gdb not installed"))
+        print("at rest after the load: RSS %.1f MiB (SQLite %.1f MiB)" % (rest_rss, rest_sqlite))
         print("descriptors: %d idle before, up to %d under load, %d after it stopped"
               % (idle_fds, max(s[2] for s in samples), end_fds))
         errors = sum(n for k, n in counts.by.items() if k.split()[-1].startswith("5") or k.endswith(" error"))
