@@ -44,7 +44,10 @@ demo: build
 test: deps
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y postgresql; }
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	@# CI shows only the end of the output: on a failure, the failing assertions are printed again last.
+	@{ $(SWIFT) test --skip-build 2>&1; echo $$? > .build/test.rc; } | tee .build/test.log
+	@rc=$$(cat .build/test.rc); [ "$$rc" -eq 0 ] || { echo "== failed tests (from .build/test.log) =="; \
+		grep -E ": error: |' failed \(" .build/test.log; exit "$$rc"; }
 	$(SWIFT) build --product FuzzHarness
 	./.build/debug/FuzzHarness Fuzz/corpus Fuzz/regressions
 

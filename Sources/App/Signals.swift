@@ -1,39 +1,53 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 import Foundation
 @preconcurrency import Dispatch
 
-/// SIGTERM and SIGINT as an async wait. DispatchSource is used for signals only (swift-server-notes.md §2).
+/// SIGTERM and SIGINT as an async wait, and what libdispatch needs opened before descriptors can run out.
 enum Signals {
     /// Ignores SIGPIPE: a client that closes mid-response must not kill the process (sends also pass MSG_NOSIGNAL).
     static func ignoreSIGPIPE() {
         signal(SIGPIPE, SIG_IGN)
     }
 
-    /// SIGTERM and SIGINT sources, installed by `init`. Install them before the listener accepts: libdispatch
-    /// registers a signal source through a descriptor of its own, and a source created once clients hold every
-    /// descriptor fails silently while the signal is already set to be ignored, so SIGTERM did nothing at all
-    /// (the stop that needed the watchdog in CrashRecoveryTests under `ulimit -n 96`).
-    /// Safety (`@unchecked Sendable`): every property is written once in `init`; the continuation is Sendable.
+    /// SIGTERM and SIGINT, installed by `init` before the listener accepts: a C handler writes the signal's number to
+    /// a pipe (CLinux `wasla_termination_pipe`) and a thread of our own blocks reading it.
+    ///
+    /// Not a DispatchSource: on Linux libdispatch reads signals through a signalfd, which only sees a signal that every
+    /// thread blocks. Its workers block it, the main thread does not; when the kernel hands SIGTERM to the main
+    /// thread, libdispatch's handler re-raises it with `pthread_kill` at the worker thread that registered the source,
+    /// which may have exited or may not be the one reading the signalfd. The server then went on serving until the
+    /// test's watchdog killed it (CrashRecoveryTests under `ulimit -n 96`: one full run of the suite in four here,
+    /// and once in CI). Our handler runs on whichever thread the kernel picks and loses nothing; the pipe and the
+    /// reading thread exist before clients can take every descriptor.
+    /// Safety (`@unchecked Sendable`): `stream` is written once in `init`.
     final class Termination: @unchecked Sendable {
-        private let sources: [any DispatchSourceSignal]
         private let stream: AsyncStream<String>
 
         init() {
             let (stream, continuation) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(1))
-            let queue = DispatchQueue(label: "wasla.signals")
-            var sources: [any DispatchSourceSignal] = []
-            for (sig, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
-                let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-                source.setEventHandler { continuation.yield(name) }
-                source.resume()
-                // Only once the source is registered does the default action (exit without a stop) go away.
-                signal(sig, SIG_IGN)
-                sources.append(source)
-            }
-            self.sources = sources
             self.stream = stream
+            let fd = wasla_termination_pipe()
+            guard fd >= 0 else {
+                // Only at start, before any client: a process without two descriptors to spare cannot serve.
+                WaslaMain.printError("wasla: cannot install the SIGTERM handler: \(String(cString: strerror(errno)))")
+                exit(1)
+            }
+            Thread.detachNewThread {
+                var byte: UInt8 = 0
+                while true {
+                    let n = read(fd, &byte, 1)
+                    if n == 1 {
+                        continuation.yield(Int32(byte) == SIGINT ? "SIGINT" : "SIGTERM")
+                    } else if n < 0 && errno == EINTR {
+                        continue
+                    } else {
+                        return
+                    }
+                }
+            }
         }
 
         /// Suspends until SIGTERM or SIGINT arrives (also one that arrived before the call); returns its name.
@@ -41,8 +55,6 @@ enum Signals {
             for await name in stream { return name }
             return "SIGTERM"
         }
-
-        deinit { sources.forEach { $0.cancel() } }
     }
 
     /// Makes libdispatch open, now, the descriptors it otherwise opens on first use: one timerfd per clock (uptime

@@ -2,6 +2,8 @@
 #include <malloc.h>
 #include <sys/sendfile.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -102,3 +104,36 @@ ssize_t wasla_sendfile(int out_fd, int in_fd, long long *offset, size_t count) {
 }
 
 int wasla_malloc_trim(void) { return malloc_trim(0); }
+
+static int wasla_signal_write_fd = -1;
+
+/* Async-signal-safe: write(2) only, errno kept. A full pipe drops the byte: one pending stop is enough. */
+static void wasla_on_termination(int sig) {
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    ssize_t ignored = write(wasla_signal_write_fd, &b, 1);
+    (void)ignored;
+    errno = saved;
+}
+
+int wasla_termination_pipe(void) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+    fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK);
+    wasla_signal_write_fd = fds[1];
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = wasla_on_termination;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0) return -1;
+    /* Threads that block the signals (libdispatch's workers do) leave it to the others; none must block it all. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    return fds[0];
+}
+
+int wasla_tgkill(int tgid, int tid, int sig) { return (int)syscall(SYS_tgkill, tgid, tid, sig); }

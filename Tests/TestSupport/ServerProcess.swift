@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 import Foundation
 import Support
 
@@ -92,13 +93,18 @@ public final class ServerProcess {
         stderrPipe.fileHandleForReading.readabilityHandler = nil
     }
 
-    /// SIGTERM and wait up to `timeoutSeconds` for the process to exit; past that, SIGKILL. Returns the exit
-    /// status, or nil when it had to be killed: a test fails instead of hanging on a stop that never ends.
+    /// SIGTERM (or `signal`) and wait up to `timeoutSeconds` for the process to exit; past that, SIGKILL. Returns
+    /// the exit status, or nil when it had to be killed: a test fails instead of hanging on a stop that never ends.
+    /// - Parameter mainThreadOnly: send the signal to the main thread alone (tgkill) instead of to the process.
     @discardableResult
-    public func stop(timeoutSeconds: Double = 40) -> Int32? {
+    public func stop(timeoutSeconds: Double = 40, signal: Int32 = SIGTERM, mainThreadOnly: Bool = false) -> Int32? {
         defer { stderrPipe.fileHandleForReading.readabilityHandler = nil }
         guard process.isRunning else { return process.terminationStatus }
-        Glibc.kill(pid, SIGTERM)
+        if mainThreadOnly {
+            _ = wasla_tgkill(pid, pid, signal)
+        } else {
+            Glibc.kill(pid, signal)
+        }
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         while process.isRunning && Date() < deadline { usleep(20_000) }
         if process.isRunning {

@@ -19,6 +19,11 @@ int wasla_epoll_wait(int epfd, uint32_t *events, uint64_t *data, int max, int ti
 int wasla_eventfd(void);
 /// malloc_trim(0) (malloc.h, which `import Glibc` does not expose): 1 when memory went back to the system.
 int wasla_malloc_trim(void);
+/// SIGTERM and SIGINT through a self-pipe: a handler (any thread may run it) writes the signal's number as one byte
+/// to a pipe; returns the pipe's read end, or -1 with errno. Blocking reads of it wait for the next signal.
+int wasla_termination_pipe(void);
+/// tgkill(2): a signal to one thread of a process (the tests send SIGTERM to the server's main thread alone).
+int wasla_tgkill(int tgid, int tid, int sig);
 int wasla_eventfd_write(int fd);
 int wasla_eventfd_drain(int fd);
 /// sendmsg with MSG_NOSIGNAL over an iovec array (writev takes no flags).
