@@ -31,6 +31,16 @@ final class RouteCache {
     /// Whether any outbound webhook endpoint or integration is active (asked once per batch: most installs
     /// without endpoints then pay nothing per message for the outbox).
     var outboxActive: Bool?
+    /// Contacts whose stored fields this batch knows exactly (read and unchanged, or inserted), by
+    /// "u:project:user_id" and "w:project:wa_id": the same customer's next message skips the read. A contact
+    /// this batch updates is dropped, so the next upsert reads it again.
+    var contacts: [String: StoredContact] = [:]
+
+    /// Forgets what a rolled-back savepoint may have written.
+    func forget() {
+        routes.removeAll()
+        contacts.removeAll()
+    }
 }
 
 /// Applies one parsed webhook event to the data model, inside the caller's transaction. Every step is
@@ -146,8 +156,11 @@ struct EventApplier {
         // One read gives the id and the stored fields: most messages come from known, unchanged contacts.
         let row: (Row) -> StoredContact = { StoredContact(id: $0.string(0) ?? "", name: $0.string(1),
                                                           userID: $0.string(2), waID: $0.string(3)) }
-        var existing: StoredContact?
-        if let userID {
+        // The lookup goes by user_id when given, else by wa_id: the known contact under that same key stands in for
+        // the read.
+        let key = userID.map { "u:\(projectID):\($0)" } ?? "w:\(projectID):\(waID ?? "")"
+        var existing = routes.contacts[key]
+        if existing == nil, let userID {
             existing = try conn.queryOne(
                 "SELECT id, profile_name, user_id, wa_id FROM contacts WHERE project_id = ? AND user_id = ?",
                 [projectID, userID], row)
@@ -158,7 +171,11 @@ struct EventApplier {
                 [projectID, waID], row)
         }
         if let stored = existing {
-            if !stored.needsUpdate(waID: waID, userID: userID, name: name) { return stored.id }
+            if !stored.needsUpdate(waID: waID, userID: userID, name: name) {
+                remember(stored, projectID: projectID)
+                return stored.id
+            }
+            forget(stored, projectID: projectID)
             try conn.run("""
                 UPDATE contacts SET profile_name = COALESCE(?, profile_name), user_id = COALESCE(user_id, ?),
                     wa_id = COALESCE(wa_id, CASE WHEN NOT EXISTS (SELECT 1 FROM contacts WHERE project_id = ? AND wa_id = ?)
@@ -177,8 +194,19 @@ struct EventApplier {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """, [id, projectID, waID, userID, name, waID, now, now])
         report.contacts += 1
+        remember(StoredContact(id: id, name: name, userID: userID, waID: waID), projectID: projectID)
         if try outboxActive() { try WebhookOutbox.contact(conn, projectID: projectID, contactID: id, created: true, now: now) }
         return id
+    }
+
+    private func remember(_ contact: StoredContact, projectID: String) {
+        if let u = contact.userID { routes.contacts["u:\(projectID):\(u)"] = contact }
+        if let w = contact.waID { routes.contacts["w:\(projectID):\(w)"] = contact }
+    }
+
+    private func forget(_ contact: StoredContact, projectID: String) {
+        if let u = contact.userID { routes.contacts["u:\(projectID):\(u)"] = nil }
+        if let w = contact.waID { routes.contacts["w:\(projectID):\(w)"] = nil }
     }
 
     /// The open conversation of (number, contact), or a new one (`created`); one idle past the limit is ended

@@ -142,48 +142,4 @@ public actor WebhookProcessor {
         metrics.oldestPending.store(oldest ?? 0, ordering: .relaxed)
         return events.count
     }
-
-    /// Applies each event in its own savepoint inside the batch transaction: one event that fails is marked
-    /// `failed` with its error (visible, replayable) and the others still commit.
-    static func applyBatch(_ events: [(seq: Int64, id: String, payload: Result<MetaPayload, MetaPayload.ParseError>, raw: [UInt8])],
-                           conn: SQLiteConnection, defaults: Seed.Defaults,
-                           options: ProcessingOptions) throws -> [(String, ApplyReport)] {
-        let now = WallClock.nowMillis()
-        var outcomes: [(String, ApplyReport)] = []
-        let routes = RouteCache()
-        for event in events {
-            var outcome = "processed"
-            var error: String?
-            var report = ApplyReport()
-            switch event.payload {
-            case .failure(let parseError):
-                outcome = "failed"
-                error = parseError.description
-            case .success(let payload):
-                do {
-                    report = try conn.savepoint { () throws -> ApplyReport in
-                        var applier = EventApplier(conn: conn, defaults: defaults, options: options, eventID: event.id,
-                                                   now: now, routes: routes)
-                        try applier.apply(payload)
-                        if try applier.outboxActive() {
-                            try MetaForward.emit(conn, payload: payload, raw: event.raw, now: now)
-                        }
-                        return applier.report
-                    }
-                    if report.unroutedChanges > 0 { outcome = "unrouted" }
-                } catch let e {
-                    outcome = "failed"
-                    error = "\(e)"
-                    routes.routes.removeAll()  // its savepoint rolled back: routes it created are gone
-                }
-            }
-            try conn.run("""
-                UPDATE webhook_events SET processing_status = ?, processing_error = ?, processed_at = ?,
-                    processing_attempts = processing_attempts + 1
-                WHERE seq = ?
-                """, [outcome, error, now, event.seq])
-            outcomes.append((outcome, report))
-        }
-        return outcomes
-    }
 }

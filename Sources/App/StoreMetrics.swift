@@ -5,7 +5,7 @@ import Support
 enum StoreMetrics {
     static func register(database: Database, in registry: MetricsRegistry) {
         registry.register(CollectedGauge("wasla_sqlite_memory_bytes",
-                                         help: "Memory SQLite holds: the page caches of every connection, schema, statements.") {
+                                         help: "Memory of SQLite's page caches, summed over its connections.") {
             [([], Double(SQLiteMemory.usedBytes))]
         })
         registry.register(CollectedGauge("wasla_store_wal_bytes", help: "Size of the SQLite -wal file.") {

@@ -15,7 +15,10 @@ public actor DatabaseReader {
 
     public func read<T: Sendable>(_ body: @Sendable (SQLiteConnection) throws -> T) throws -> T {
         try connection.execute("BEGIN")
-        defer { try? connection.execute("COMMIT") }
+        defer {
+            try? connection.execute("COMMIT")
+            connection.reportCacheMemory()
+        }
         return try body(connection)
     }
 

@@ -180,6 +180,7 @@ public actor DatabaseWriter {
             stats.failedCommit()
             _ = try? connection.run("ROLLBACK")
         }
+        connection.reportCacheMemory()
         for write in batch { write.finish(commitError) }
     }
 

@@ -1,4 +1,5 @@
 import CSQLite
+import Synchronization
 
 /// One SQLite connection with its prepared-statement cache. Not `Sendable`: it is owned by exactly one
 /// executor (the writer's or a reader's) and used only there.
@@ -15,9 +16,15 @@ public final class SQLiteConnection {
     private var evicted: Set<OpaquePointer> = []
     /// Statements prepared (not found in the cache) since open: tests prove the cache works with it.
     public private(set) var preparedCount = 0
+    /// This connection's page-cache bytes as last added to `SQLiteMemory`.
+    private var reportedCacheBytes: Int64 = 0
+
+    /// Process-wide SQLite settings, once, before the first connection opens.
+    private static let configured: Void = { _ = wasla_sqlite_memstatus_off() }()
 
     public init(path: String, mode: Mode, busyTimeoutMillis: Int32 = 5000) throws(StoreError) {
         self.path = path
+        _ = Self.configured
         var handle: OpaquePointer?
         // NOMUTEX: each connection is confined to one executor, SQLite need not lock it (swift-server-notes §6).
         let flags = (mode == .readWrite ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY)
@@ -43,6 +50,8 @@ public final class SQLiteConnection {
 
     /// Finalizes every cached statement, then closes the connection.
     public func close() {
+        SQLiteMemory.cacheBytes.subtract(reportedCacheBytes, ordering: .relaxed)
+        reportedCacheBytes = 0
         for (_, stmt) in cache { sqlite3_finalize(stmt) }
         cache.removeAll()
         if let db { sqlite3_close_v2(db) }
@@ -218,13 +227,25 @@ public struct Row {
     }
 }
 
-/// Memory SQLite holds in this process (page caches of every connection, schema, statements), from
-/// `sqlite3_status64(SQLITE_STATUS_MEMORY_USED)`: what a growing RSS owes to the caches filling rather than a leak.
-public enum SQLiteMemory {
-    public static var usedBytes: Int64 {
-        var current: Int64 = 0
-        var highwater: Int64 = 0
-        guard sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &current, &highwater, 0) == SQLITE_OK else { return -1 }
-        return current
+extension SQLiteConnection {
+    /// Brings this connection's share of `SQLiteMemory.cacheBytes` up to date; its owner calls it after each
+    /// transaction, on the connection's own executor.
+    public func reportCacheMemory() {
+        var current: Int32 = 0
+        var highwater: Int32 = 0
+        guard let db, sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_USED, &current, &highwater, 0) == SQLITE_OK else { return }
+        let now = Int64(current)
+        SQLiteMemory.cacheBytes.add(now - reportedCacheBytes, ordering: .relaxed)
+        reportedCacheBytes = now
     }
+}
+
+/// Memory of SQLite's page caches in this process, summed over open connections as of each one's last
+/// transaction: what a growing RSS owes to the caches filling (up to `cache_size`) rather than a leak.
+/// Not `sqlite3_memory_used()`: that needs SQLite's global allocation statistics, whose mutex on every
+/// allocation cost about a tenth of the processor's writer time (ProcessBench), so they are off.
+public enum SQLiteMemory {
+    static let cacheBytes = Atomic<Int64>(0)
+
+    public static var usedBytes: Int64 { cacheBytes.load(ordering: .relaxed) }
 }

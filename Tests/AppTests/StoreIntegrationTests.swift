@@ -65,6 +65,12 @@ final class StoreIntegrationTests: XCTestCase {
         let text = try c.exchange("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").text
         XCTAssertTrue(text.contains("wasla_store_wal_bytes "))
         XCTAssertTrue(text.contains("wasla_store_writer{counter=\"transactions\"}"))
+        // The page caches of the open connections, as each reported after its last transaction (migrations, seed,
+        // the readiness read): more than nothing, less than the configured caches could ever hold.
+        let line = text.split(separator: "\n").first { $0.hasPrefix("wasla_sqlite_memory_bytes ") }
+        let bytes = line.flatMap { Double($0.split(separator: " ")[1]) } ?? -1
+        XCTAssertGreaterThan(bytes, 0, String(line ?? "no wasla_sqlite_memory_bytes line"))
+        XCTAssertLessThan(bytes, 200 * 1024 * 1024)
         await app.stop()
     }
 
