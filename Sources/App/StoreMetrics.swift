@@ -12,11 +12,13 @@ enum StoreMetrics {
             [([], Double(database.walSizeBytes))]
         })
         let stats = database.writer.stats
-        registry.register(CollectedGauge("wasla_store_writer", help: "Group-commit writer counters since start.",
+        registry.register(CollectedGauge("wasla_store_writer", help: "Group-commit writer and background checkpoint counters since start.",
                                          labels: ["counter"]) {
             let s = stats
             return [(["transactions"], Double(s.transactions)), (["writes"], Double(s.writes)),
-                    (["failed_commits"], Double(s.failedCommits)), (["largest_batch"], Double(s.largestBatch))]
+                    (["failed_commits"], Double(s.failedCommits)), (["largest_batch"], Double(s.largestBatch)),
+                    (["checkpoints"], Double(database.checkpointCounts.runs)),
+                    (["failed_checkpoints"], Double(database.checkpointCounts.failures))]
         })
     }
 }

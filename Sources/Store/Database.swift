@@ -16,8 +16,9 @@ public struct DatabaseOptions: Sendable {
     /// Keeps the WAL file from staying large after checkpoints.
     public var journalSizeLimitBytes = 64 * 1024 * 1024
     public var busyTimeoutMillis: Int32 = 5000
-    /// WAL pages between automatic checkpoints (SQLite's default is 1000). Each runs inside a commit and
-    /// fsyncs the database file; a larger interval lets pages rewritten many times be written back once.
+    /// WAL pages that make a commit ask the background checkpointer for a PASSIVE checkpoint (SQLite's own
+    /// automatic checkpoint, replaced, has the same default: 1000). 0: only explicit checkpoints. A larger
+    /// interval lets pages rewritten many times be written back once.
     public var walAutocheckpointPages = 1000
 
     public init() {}
@@ -31,27 +32,33 @@ public final class Database: Sendable {
     public let writer: DatabaseWriter
     private let readers: [DatabaseReader]
     private let nextReader = Atomic<Int>(0)
+    private let checkpointer: Checkpointer?
 
-    private init(path: String, writer: DatabaseWriter, readers: [DatabaseReader]) {
+    private init(path: String, writer: DatabaseWriter, readers: [DatabaseReader], checkpointer: Checkpointer?) {
         self.path = path
         self.writer = writer
         self.readers = readers
+        self.checkpointer = checkpointer
     }
 
     /// Opens (creating if needed) the database at `path`, applies pending migrations and opens the readers.
     /// Errors name the path and what is wrong (full disk, read-only directory, corrupt file, newer schema).
     public static func open(path: String, options: DatabaseOptions = DatabaseOptions()) async throws -> Database {
         let writerExecutor = QueueExecutor(label: "wasla.store.writer")
-        let connection = try await onQueue(writerExecutor) { () throws -> SQLiteConnection in
+        let (connection, checkpointer) = try await onQueue(writerExecutor) { () throws -> (SQLiteConnection, Checkpointer?) in
             let conn = try SQLiteConnection(path: path, mode: .readWrite, busyTimeoutMillis: options.busyTimeoutMillis)
             do {
                 try Self.configureWriter(conn, options: options)
                 try Migrator.migrate(conn)
+                // Checkpoints off the writer's thread (0 pages: none but explicit ones, as SQLite's own setting).
+                guard options.walAutocheckpointPages > 0 else { return (conn, nil) }
+                let checkpointer = try Checkpointer(path: path, busyTimeoutMillis: options.busyTimeoutMillis)
+                conn.onWALCommit(pagesAtLeast: options.walAutocheckpointPages) { checkpointer.request() }
+                return (conn, checkpointer)
             } catch {
                 conn.close()
                 throw error
             }
-            return conn
         }
         let writer = DatabaseWriter(connection: connection, executor: writerExecutor, maxBatch: options.maxBatch)
         var readers: [DatabaseReader] = []
@@ -64,7 +71,7 @@ public final class Database: Sendable {
             }
             readers.append(DatabaseReader(connection: conn, executor: executor))
         }
-        return Database(path: path, writer: writer, readers: readers)
+        return Database(path: path, writer: writer, readers: readers, checkpointer: checkpointer)
     }
 
     /// Sets the writer pragmas and verifies WAL took (also used by `wasla migrate`).
@@ -117,5 +124,11 @@ public final class Database: Sendable {
     public func close() async {
         for reader in readers { await reader.close() }
         await writer.close()
+        checkpointer?.close()
+    }
+
+    /// Checkpoints run by the background checkpointer, and those that failed (on /metrics).
+    public var checkpointCounts: (runs: Int, failures: Int) {
+        (checkpointer?.runs.load(ordering: .relaxed) ?? 0, checkpointer?.failures.load(ordering: .relaxed) ?? 0)
     }
 }

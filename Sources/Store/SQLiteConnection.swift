@@ -19,6 +19,9 @@ public final class SQLiteConnection {
     /// This connection's page-cache bytes as last added to `SQLiteMemory`.
     private var reportedCacheBytes: Int64 = 0
 
+    /// The WAL hook's target, kept alive as long as the connection (SQLite holds only a raw pointer to it).
+    private var walHook: WALHook?
+
     /// Process-wide SQLite settings, once, before the first connection opens.
     private static let configured: Void = { _ = wasla_sqlite_memstatus_off() }()
 
@@ -52,6 +55,8 @@ public final class SQLiteConnection {
     public func close() {
         SQLiteMemory.cacheBytes.subtract(reportedCacheBytes, ordering: .relaxed)
         reportedCacheBytes = 0
+        if let db, walHook != nil { sqlite3_wal_hook(db, nil, nil) }
+        walHook = nil
         for (_, stmt) in cache { sqlite3_finalize(stmt) }
         cache.removeAll()
         if let db { sqlite3_close_v2(db) }
@@ -237,6 +242,46 @@ extension SQLiteConnection {
         let now = Int64(current)
         SQLiteMemory.cacheBytes.add(now - reportedCacheBytes, ordering: .relaxed)
         reportedCacheBytes = now
+    }
+}
+
+/// What a commit does by the number of pages it leaves in the WAL.
+final class WALHook: Sendable {
+    let threshold: Int32
+    let inlineAt: Int32
+    let action: @Sendable () -> Void
+
+    init(threshold: Int32, inlineAt: Int32, action: @escaping @Sendable () -> Void) {
+        self.threshold = threshold
+        self.inlineAt = inlineAt
+        self.action = action
+    }
+}
+
+extension SQLiteConnection {
+    /// After each commit that leaves at least `pages` pages in the WAL, runs `action` (on the committing thread:
+    /// it must only hand work off). Replaces SQLite's automatic checkpoint, which uses the same hook.
+    ///
+    /// At `inlineFactor` times that many, the commit runs a PASSIVE checkpoint itself, as SQLite's own would. SQLite
+    /// starts the WAL over only when a checkpoint has copied every frame, and one from another connection never
+    /// does while commits keep coming (frames committed during it stay behind): under sustained writes the WAL
+    /// would grow without end. Most frames are already copied by then, so the inline one is short.
+    func onWALCommit(pagesAtLeast pages: Int, inlineFactor: Int = 4, _ action: @escaping @Sendable () -> Void) {
+        let hook = WALHook(threshold: Int32(clamping: pages), inlineAt: Int32(clamping: pages * inlineFactor),
+                           action: action)
+        walHook = hook
+        sqlite3_wal_hook(db, { context, db, name, pages in
+            if let context {
+                let hook = Unmanaged<WALHook>.fromOpaque(context).takeUnretainedValue()
+                if pages >= hook.inlineAt {
+                    // SQLITE_BUSY while the background checkpoint runs: the next commit tries again.
+                    _ = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+                } else if pages >= hook.threshold {
+                    hook.action()
+                }
+            }
+            return SQLITE_OK
+        }, Unmanaged.passUnretained(hook).toOpaque())
     }
 }
 

@@ -110,14 +110,15 @@ public final class RawClient {
         return response
     }
 
-    /// True when the server closes the connection (EOF) within the receive timeout, once buffered bytes are read.
+    /// True when the server closes the connection (EOF or reset) within the receive timeout, once buffered bytes are read.
     public func waitForClose() -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            do {
-                if try !fill() { return true }
-            } catch {
-                return false
-            }
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n > 0 { buffer.append(contentsOf: chunk[0..<n]); continue }
+            // A reset is a close too: a connection still in the listen backlog when the listener closes gets one.
+            if n == 0 || errno == ECONNRESET { return true }
+            return false  // timed out (EAGAIN) or another error: not closed by the server
         }
     }
 
