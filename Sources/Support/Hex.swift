@@ -3,7 +3,7 @@ public enum Hex {
     static let digits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// The value of one hex digit (either case), or nil.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func value(_ c: UInt8) -> UInt8? {
         switch c {
         case 0x30...0x39: return c - 0x30

@@ -1,0 +1,47 @@
+@testable import Actors
+import Dispatch
+import Foundation
+import Support
+import XCTest
+
+/// The verifier alone: many threads at once (more than the key keeps idle contexts for), rotation, stored secrets.
+final class SignatureVerifierTests: XCTestCase {
+    func testManyThreadsAtOnceAllVerifyAndForeignSignaturesFail() {
+        let verifier = SignatureVerifier(secrets: ["current-secret"])
+        let other = SignatureVerifier(secrets: ["someone-else"])
+        let bodies = (0..<16).map { Array("{\"n\":\($0),\"pad\":\"\(String(repeating: "x", count: $0 * 37))\"}".utf8) }
+        let headers = bodies.map { ArraySlice(Array(verifier.sign($0)!.utf8)) }
+        let foreign = bodies.map { ArraySlice(Array(other.sign($0)!.utf8)) }
+        let failures = Locked(0)
+        // 12 threads against the key's 4 idle contexts: the extra ones are made and freed as they go.
+        DispatchQueue.concurrentPerform(iterations: 12) { t in
+            var bad = 0
+            for i in 0..<2000 {
+                let n = (i + t) % bodies.count
+                if verifier.verify(header: headers[n], body: bodies[n]) != .valid(secretIndex: 0) { bad += 1 }
+                if verifier.verify(header: foreign[n], body: bodies[n]) != .mismatch { bad += 1 }
+            }
+            failures.withLock { $0 += bad }
+        }
+        XCTAssertEqual(failures.withLock { $0 }, 0)
+    }
+
+    func testRotationAndStoredSecretsKeepTheirIndexes() {
+        let verifier = SignatureVerifier(secrets: ["new", "old"])
+        let body = Array("{}".utf8)
+        let byOld = ArraySlice(Array(SignatureVerifier(secrets: ["old"]).sign(body)!.utf8))
+        let byWABA = ArraySlice(Array(SignatureVerifier(secrets: ["per-waba"]).sign(body)!.utf8))
+        XCTAssertEqual(verifier.verify(header: byOld, body: body), .valid(secretIndex: 1))
+        XCTAssertEqual(verifier.verify(header: byWABA, body: body), .mismatch)
+        XCTAssertFalse(verifier.hasStored)
+        verifier.replaceStored(["per-waba"])
+        XCTAssertTrue(verifier.hasStored)
+        XCTAssertEqual(verifier.verify(header: byWABA, body: body), .valid(secretIndex: 2))
+        verifier.replaceStored([])
+        XCTAssertFalse(verifier.hasStored)
+        XCTAssertEqual(verifier.verify(header: byWABA, body: body), .mismatch)
+        XCTAssertEqual(verifier.verify(header: ArraySlice(Array("sha256=zz".utf8)), body: body), .malformed)
+        XCTAssertEqual(verifier.verify(header: nil, body: body), .missing)
+        XCTAssertEqual(SignatureVerifier(secrets: []).verify(header: byOld, body: body), .unconfigured)
+    }
+}
