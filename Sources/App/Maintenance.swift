@@ -3,8 +3,8 @@ import Store
 import Support
 
 /// Background upkeep: every `intervalSeconds`, each chore in turn. The store's (every few minutes): a truncating
-/// WAL checkpoint, so the WAL does not stay large after bursts (the automatic PASSIVE checkpoint runs every 1000
-/// pages inside commits), then ending conversations idle past CONVERSATION_IDLE_HOURS, trimming the delivery log,
+/// WAL checkpoint, so the WAL does not stay large after bursts (PASSIVE checkpoints run every 1000 pages on the
+/// store's own checkpointer), then ending conversations idle past CONVERSATION_IDLE_HOURS, trimming the delivery log,
 /// removing expired sessions. The heap trim runs on its own interval (HEAP_TRIM_SEC). A chore that fails is
 /// logged and tried again next time; the others still run. An interval of 0 runs nothing.
 final class Maintenance: Sendable {
