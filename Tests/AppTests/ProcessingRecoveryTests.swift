@@ -83,6 +83,38 @@ final class ProcessingRecoveryTests: XCTestCase {
         await h.stop()
     }
 
+    /// Conversations remembered within a batch follow the batch's own messages: a message two days after the
+    /// previous one (in the same batch) still ends the idle conversation and opens a new one, and the new one's
+    /// last message time is the latest of its messages.
+    func testIdleConversationEndsWithinOneBatch() async throws {
+        let h = try await AppHarness()
+        await h.app.processor.stop()
+        let c = try h.client()
+        let day = 86_400
+        for (wamid, ts) in [("wamid.B1", 1_700_000_000), ("wamid.B2", 1_700_000_000 + 2 * day),
+                            ("wamid.B3", 1_700_000_000 + 2 * day + 60)] {
+            XCTAssertEqual(try h.post(Meta.envelope(messages: [Meta.text(wamid, "hi", timestamp: ts)]), on: c).status, 200)
+        }
+        let taken = try await h.app.processor.processBatch()
+        XCTAssertEqual(taken, 3)
+        let rows = try await h.app.database.read { conn in
+            try conn.query("SELECT status, COALESCE(ended_reason, ''), last_message_at FROM conversations ORDER BY created_at, rowid") {
+                [$0.string(0) ?? "", $0.string(1) ?? "", String($0.int(2) ?? 0)]
+            }
+        }
+        XCTAssertEqual(rows.count, 2, "\(rows)")
+        XCTAssertEqual(rows.first?[0], "closed")
+        XCTAssertEqual(rows.first?[1], "inactive")
+        XCTAssertEqual(rows.last?[0], "open")
+        XCTAssertEqual(rows.last?[2], String((1_700_000_000 + 2 * day + 60) * 1000))
+        let second = try await count(h, """
+            SELECT count(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id
+            WHERE c.status = 'open' AND m.whatsapp_message_id IN ('wamid.B2', 'wamid.B3')
+            """)
+        XCTAssertEqual(second, 2)
+        await h.stop()
+    }
+
     func testUnknownNumberIsUnroutedWhenAutoRegisterIsOffThenReplayed() async throws {
         let h = try await AppHarness(["AUTO_REGISTER_NUMBERS": "off"])
         XCTAssertEqual(try h.post(Meta.envelope(messages: [Meta.text("wamid.U1", "hello")])).status, 200,
