@@ -83,9 +83,9 @@ final class ProcessingRecoveryTests: XCTestCase {
         await h.stop()
     }
 
-    /// Conversations remembered within a batch follow the batch's own messages: a message two days after the
-    /// previous one (in the same batch) still ends the idle conversation and opens a new one, and the new one's
-    /// last message time is the latest of its messages.
+    /// Within one batch, a message two days after the previous one still ends the idle conversation and opens a
+    /// new one, and the new one's last message time is the latest of its messages (a cache of conversations per
+    /// batch would have to follow the batch's own messages to pass).
     func testIdleConversationEndsWithinOneBatch() async throws {
         let h = try await AppHarness()
         await h.app.processor.stop()
