@@ -79,7 +79,11 @@ public actor JobQueue {
         let now = clock()
         let lease = now + leaseMillis
         let types = handledTypes
-        return try await database.write { conn in
+        // Background, as the job outcome below: webhooks waiting for their 200 go first. At foreground priority
+        // the job worker's claims and outcomes took the writer from the processor, and processing an 8 s burst
+        // caught up 27 s after it instead of 11 s (both with the old quarter share, one run each). Jobs run at
+        // least once either way: an outcome lost with a power cut is a job whose lease expires, as after a crash.
+        return try await database.write(priority: .background) { conn in
             try conn.query("""
                 UPDATE message_jobs SET status = 'running', lease_until = ?, attempts = attempts + 1, updated_at = ?
                 WHERE id IN (SELECT id FROM message_jobs WHERE \(Self.dueCondition) ORDER BY run_at LIMIT ?)
@@ -117,7 +121,7 @@ public actor JobQueue {
         }
         let id = job.id
         let (runAtValue, errorValue) = (runAt, error)
-        try await database.write { conn in
+        try await database.write(priority: .background) { conn in
             try conn.run("""
                 UPDATE message_jobs SET status = ?, run_at = ?, lease_until = NULL, last_error = COALESCE(?, last_error),
                     error = CASE WHEN ? = 'dead' THEN ? ELSE error END, updated_at = ?
