@@ -158,8 +158,8 @@ struct EventApplier {
                                                           userID: $0.string(2), waID: $0.string(3)) }
         // The lookup goes by user_id when given, else by wa_id: the known contact under that same key stands in for
         // the read.
-        let key = userID.map { "u:\(projectID):\($0)" } ?? "w:\(projectID):\(waID ?? "")"
-        var existing = routes.contacts[key]
+        let key = userID.map { Self.contactKey("u", projectID, $0) } ?? waID.map { Self.contactKey("w", projectID, $0) }
+        var existing = key.flatMap { routes.contacts[$0] }
         if existing == nil, let userID {
             existing = try conn.queryOne(
                 "SELECT id, profile_name, user_id, wa_id FROM contacts WHERE project_id = ? AND user_id = ?",
@@ -172,10 +172,10 @@ struct EventApplier {
         }
         if let stored = existing {
             if !stored.needsUpdate(waID: waID, userID: userID, name: name) {
-                remember(stored, projectID: projectID)
+                remember(stored, as: stored, projectID: projectID)
                 return stored.id
             }
-            forget(stored, projectID: projectID)
+            remember(stored, as: nil, projectID: projectID)
             try conn.run("""
                 UPDATE contacts SET profile_name = COALESCE(?, profile_name), user_id = COALESCE(user_id, ?),
                     wa_id = COALESCE(wa_id, CASE WHEN NOT EXISTS (SELECT 1 FROM contacts WHERE project_id = ? AND wa_id = ?)
@@ -194,19 +194,19 @@ struct EventApplier {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """, [id, projectID, waID, userID, name, waID, now, now])
         report.contacts += 1
-        remember(StoredContact(id: id, name: name, userID: userID, waID: waID), projectID: projectID)
+        let inserted = StoredContact(id: id, name: name, userID: userID, waID: waID)
+        remember(inserted, as: inserted, projectID: projectID)
         if try outboxActive() { try WebhookOutbox.contact(conn, projectID: projectID, contactID: id, created: true, now: now) }
         return id
     }
 
-    private func remember(_ contact: StoredContact, projectID: String) {
-        if let u = contact.userID { routes.contacts["u:\(projectID):\(u)"] = contact }
-        if let w = contact.waID { routes.contacts["w:\(projectID):\(w)"] = contact }
-    }
+    /// The key of `RouteCache.contacts`: "u" (user_id) or "w" (wa_id), the project, the id.
+    static func contactKey(_ kind: String, _ projectID: String, _ id: String) -> String { "\(kind):\(projectID):\(id)" }
 
-    private func forget(_ contact: StoredContact, projectID: String) {
-        if let u = contact.userID { routes.contacts["u:\(projectID):\(u)"] = nil }
-        if let w = contact.waID { routes.contacts["w:\(projectID):\(w)"] = nil }
+    /// Remembers `contact` under its keys, or (nil) forgets what is remembered under them.
+    private func remember(_ contact: StoredContact, as value: StoredContact?, projectID: String) {
+        if let u = contact.userID { routes.contacts[Self.contactKey("u", projectID, u)] = value }
+        if let w = contact.waID { routes.contacts[Self.contactKey("w", projectID, w)] = value }
     }
 
     /// The open conversation of (number, contact), or a new one (`created`); one idle past the limit is ended

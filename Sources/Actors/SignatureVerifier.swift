@@ -17,7 +17,8 @@ public final class SignatureVerifier: Sendable {
 
     private let configured: [HMACKey]
     /// The configured keys followed by those stored per WABA: built when the stored ones change, so a
-    /// verification only copies a reference (concatenating per call cost a third of the 256-byte rate).
+    /// verification only copies a reference (concatenating per call: 65 % of raw libcrypto at 256 bytes in
+    /// SignatureBench, 75 % without).
     private let all: Locked<[HMACKey]>
 
     /// - Parameter secrets: app secrets from the configuration, in order of preference (current first).

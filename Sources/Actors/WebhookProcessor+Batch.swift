@@ -79,14 +79,6 @@ extension WebhookProcessor {
     private static func mark(_ seqs: [Int64], outcome: String, error: String?, now: Int64,
                              conn: SQLiteConnection) throws {
         guard !seqs.isEmpty else { return }
-        if seqs.count == 1 {
-            try conn.run("""
-                UPDATE webhook_events SET processing_status = ?, processing_error = ?, processed_at = ?,
-                    processing_attempts = processing_attempts + 1
-                WHERE seq = ?
-                """, [outcome, error, now, seqs[0]])
-            return
-        }
         let list = "[" + seqs.map(String.init).joined(separator: ",") + "]"
         try conn.run("""
             UPDATE webhook_events SET processing_status = ?, processing_error = ?, processed_at = ?,

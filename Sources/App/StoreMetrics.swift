@@ -15,10 +15,10 @@ enum StoreMetrics {
         registry.register(CollectedGauge("wasla_store_writer", help: "Group-commit writer and background checkpoint counters since start.",
                                          labels: ["counter"]) {
             let s = stats
+            let checkpoints = database.checkpointCounts
             return [(["transactions"], Double(s.transactions)), (["writes"], Double(s.writes)),
                     (["failed_commits"], Double(s.failedCommits)), (["largest_batch"], Double(s.largestBatch)),
-                    (["checkpoints"], Double(database.checkpointCounts.runs)),
-                    (["failed_checkpoints"], Double(database.checkpointCounts.failures))]
+                    (["checkpoints"], Double(checkpoints.runs)), (["failed_checkpoints"], Double(checkpoints.failures))]
         })
     }
 }
