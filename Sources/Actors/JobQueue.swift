@@ -179,16 +179,19 @@ public actor JobQueue {
         } ?? 0)
     }
 
+    /// The depth gauge's query (public for the test of its plan).
+    public static let depthQuery = """
+        SELECT type, status, count(*) FROM message_jobs
+        WHERE status IN ('pending', 'running', 'failed', 'dead') GROUP BY 1, 2
+        """
+
     /// Recomputes the depth gauge: the jobs not done, by type and state. Done jobs are history, not depth, and
     /// the table keeps them: counting them too was a scan and a sort of every job ever run, after every run of
     /// the worker (once a second at rest). With 170,000 done jobs that held 40–80 MiB of freed sort memory in the
     /// allocator at rest and cost a fifth of a core; the states counted here are read through `message_jobs_due`.
     public func refreshDepth() async throws {
         let rows = try await database.read { conn in
-            try conn.query("""
-                SELECT type, status, count(*) FROM message_jobs
-                WHERE status IN ('pending', 'running', 'failed', 'dead') GROUP BY 1, 2
-                """) {
+            try conn.query(Self.depthQuery) {
                 ([$0.string(0) ?? "", $0.string(1) ?? ""], Double($0.int(2) ?? 0))
             }
         }

@@ -77,6 +77,16 @@ final class JobQueueTests: XCTestCase {
         XCTAssertFalse(rendered.contains(#"state="done""#), "done jobs are history, counted by wasla_jobs_finished_total: \(rendered)")
     }
 
+    /// The gauge is refreshed after every run of the worker, once a second at rest: it must read the jobs not done
+    /// through the `(status, run_at)` index, never scan the table, which keeps every job ever run.
+    func testDepthGaugeNeverScansTheDoneJobs() async throws {
+        let plan = try await database.read { conn in
+            try conn.query("EXPLAIN QUERY PLAN " + JobQueue.depthQuery) { $0.string(3) ?? "" }
+        }
+        XCTAssertTrue(plan.contains { $0.contains("USING INDEX message_jobs_due") }, "\(plan)")
+        XCTAssertFalse(plan.contains { $0.hasPrefix("SCAN message_jobs") }, "\(plan)")
+    }
+
     func testRetryBacksOffThenSucceeds() async throws {
         try await enqueue("flaky", key: "f")
         let calls = Calls()
