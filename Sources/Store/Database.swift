@@ -108,6 +108,13 @@ public final class Database: Sendable {
         try await writer.write(priority: priority, body)
     }
 
+    /// One statement through the group commit, without a savepoint of its own (see `DatabaseWriter.run`).
+    @discardableResult
+    public func run(priority: DatabaseWriter.Priority = .foreground, _ sql: String,
+                    _ arguments: [any SQLBindable]) async throws -> Int {
+        try await writer.run(priority: priority, sql, arguments)
+    }
+
     /// A read on one of the readers, round-robin.
     public func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         let i = nextReader.wrappingAdd(1, ordering: .relaxed).oldValue

@@ -80,6 +80,35 @@ final class DatabaseTests: StoreTestCase {
         await db.close()
     }
 
+    /// `run` writes one statement without a savepoint of its own: a statement that fails part-way (its second row
+    /// hits a taken key) leaves none of its rows, and the statements batched with it commit.
+    func testOneFailingStatementDoesNotFailItsBatch() async throws {
+        let db = try await openDatabase()
+        try await db.run("INSERT INTO wasla_meta (key, value, updated_at) VALUES ('taken', 'x', 0)", [])
+        let results = await withTaskGroup(of: (Int, Bool).self) { group in
+            for i in 0..<100 {
+                group.addTask {
+                    let second = i % 10 == 0 ? "taken" : "b-\(i)"
+                    do {
+                        let n = try await db.run("INSERT INTO wasla_meta (key, value, updated_at) VALUES (?, 'x', 0), (?, 'y', 0)",
+                                                 ["a-\(i)", second])
+                        return (i, n == 2)
+                    } catch {
+                        return (i, false)
+                    }
+                }
+            }
+            var out: [(Int, Bool)] = []
+            for await r in group { out.append(r) }
+            return out
+        }
+        for (i, ok) in results { XCTAssertEqual(ok, i % 10 != 0, "statement \(i)") }
+        let first = try await db.read { try $0.scalarInt("SELECT count(*) FROM wasla_meta WHERE key LIKE 'a-%'") }
+        XCTAssertEqual(first, 90, "a failed statement leaves none of its rows")
+        XCTAssertGreaterThan(db.writer.stats.largestBatch, 1, "the statements shared transactions")
+        await db.close()
+    }
+
     /// A write alone in its transaction runs without the writer's savepoint (so its own savepoints are outermost):
     /// when it fails, the transaction is rolled back, its caller gets its own error, and the next write is unharmed.
     func testALoneFailingWriteIsRolledBackWithItsOwnError() async throws {
