@@ -13,6 +13,7 @@ enum WaslaMain {
     static let configExitCode: Int32 = 78
 
     static func main() async {
+        HeapTrimmer.tuneAllocator()
         Signals.ignoreSIGPIPE()
         let args = Array(CommandLine.arguments.dropFirst())
         let command: Command

@@ -105,6 +105,14 @@ ssize_t wasla_sendfile(int out_fd, int in_fd, long long *offset, size_t count) {
 
 int wasla_malloc_trim(void) { return malloc_trim(0); }
 
+int wasla_malloc_tune(int arena_max, int mmap_threshold, int trim_threshold) {
+    int ok = 1;
+    if (arena_max >= 0 && mallopt(M_ARENA_MAX, arena_max) != 1) ok = 0;
+    if (mmap_threshold >= 0 && mallopt(M_MMAP_THRESHOLD, mmap_threshold) != 1) ok = 0;
+    if (trim_threshold >= 0 && mallopt(M_TRIM_THRESHOLD, trim_threshold) != 1) ok = 0;
+    return ok;
+}
+
 static int wasla_signal_write_fd = -1;
 
 /* Async-signal-safe: write(2) only, errno kept. A full pipe drops the byte: one pending stop is enough. */

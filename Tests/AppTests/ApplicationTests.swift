@@ -58,6 +58,16 @@ final class ApplicationTests: XCTestCase {
         }
     }
 
+    /// The allocator settings applied at start: ours by default, and none over what the operator gave glibc.
+    func testAllocatorTuningKeepsTheOperatorsSettings() {
+        let defaults = HeapTrimmer.allocatorSettings { _ in nil }
+        XCTAssertEqual([defaults.arenaMax, defaults.mmapThreshold, defaults.trimThreshold], [2, 131_072, 131_072])
+        let env = ["MALLOC_ARENA_MAX": "8", "GLIBC_TUNABLES": "glibc.malloc.trim_threshold=1048576"]
+        let given = HeapTrimmer.allocatorSettings { env[$0] }
+        XCTAssertEqual([given.arenaMax, given.mmapThreshold, given.trimThreshold], [-1, 131_072, -1])
+        XCTAssertTrue(HeapTrimmer.tuneAllocator { _ in nil }, "glibc accepts the three settings")
+    }
+
     func testReadyzTurns503WhenMediaDirectoryCannotBeWritten() async throws {
         let (app, dir, _) = try await startApp()
         let c = try RawClient(port: app.server.port)

@@ -19,6 +19,9 @@ int wasla_epoll_wait(int epfd, uint32_t *events, uint64_t *data, int max, int ti
 int wasla_eventfd(void);
 /// malloc_trim(0) (malloc.h, which `import Glibc` does not expose): 1 when memory went back to the system.
 int wasla_malloc_trim(void);
+/// mallopt(3) for the three settings the server tunes at start; a negative value leaves that one as it is.
+/// Returns 1 when every setting asked for was accepted.
+int wasla_malloc_tune(int arena_max, int mmap_threshold, int trim_threshold);
 /// SIGTERM and SIGINT through a self-pipe: a handler (any thread may run it) writes the signal's number as one byte
 /// to a pipe; returns the pipe's read end, or -1 with errno. Blocking reads of it wait for the next signal.
 int wasla_termination_pipe(void);
