@@ -105,8 +105,8 @@ public actor JobQueue {
 
     /// Records the outcomes of a round of jobs in one transaction; returns the state each job is now in, in order.
     /// One write per round instead of one per job: every background transaction is a commit with its own WAL
-    /// frames, and with the worker's default 4 jobs a round the per-job commits took a fifth of ingest's
-    /// throughput (QUEUE_WORKER=off acknowledged 14.7k webhooks/s where the worker on gave 12.1k, one run each).
+    /// frames and takes a turn of the writer from webhooks and processing (with the default 4 jobs a round: 2
+    /// transactions instead of 5). On ingest the gain was within the machine's noise (docs/performance.md).
     public func finish(_ results: [(job: ClaimedJob, outcome: JobOutcome)]) async throws -> [String] {
         let now = clock()
         let rows: [(id: String, state: String, runAt: Int64, error: String?)] = results.map { job, outcome in
