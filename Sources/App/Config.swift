@@ -72,7 +72,7 @@ struct Config: Sendable {
     /// How long a claimed job is leased: a worker that dies leaves it for this long before it runs again.
     var queueLeaseSeconds = 300
     /// Memory the allocator holds free goes back to the system this often (0: never). See HeapTrimmer.
-    var heapTrimSeconds = 30
+    var heapTrimSeconds = 5
     /// Outbound webhook deliveries are retried for this long, then dead-lettered.
     var webhookRetryHours = 72
     /// Message templates are synced from Meta this often (0: only on demand).
