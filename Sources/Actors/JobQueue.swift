@@ -97,12 +97,6 @@ public actor JobQueue {
         }
     }
 
-    /// Records a handler's outcome. Returns the state the job is now in.
-    @discardableResult
-    public func finish(_ job: ClaimedJob, _ outcome: JobOutcome) async throws -> String {
-        try await finish([(job, outcome)])[0]
-    }
-
     /// Records the outcomes of a round of jobs in one transaction; returns the state each job is now in, in order.
     /// One write per round instead of one per job: every background transaction is a commit with its own WAL
     /// frames and takes a turn of the writer from webhooks and processing (with the default 4 jobs a round: 2
@@ -146,21 +140,21 @@ public actor JobQueue {
         while clock() < deadline {
             let jobs = try await claim(limit: concurrency)
             if jobs.isEmpty { break }
-            let handlers = self.handlers
-            let outcomes = await withTaskGroup(of: (ClaimedJob, JobOutcome, Double).self) { group in
+            let (handlers, duration) = (self.handlers, metrics.duration)
+            let outcomes = await withTaskGroup(of: (job: ClaimedJob, outcome: JobOutcome).self) { group in
                 for job in jobs {
                     group.addTask {
                         let started = MonotonicClock.nowNanos()
                         let outcome = await handlers[job.type]?(job) ?? .retry("no handler for \(job.type)")
-                        return (job, outcome, Double(MonotonicClock.nowNanos() - started) / 1e9)
+                        duration.observe(Double(MonotonicClock.nowNanos() - started) / 1e9)
+                        return (job, outcome)
                     }
                 }
-                var out: [(ClaimedJob, JobOutcome, Double)] = []
+                var out: [(job: ClaimedJob, outcome: JobOutcome)] = []
                 for await r in group { out.append(r) }
                 return out
             }
-            for (_, _, seconds) in outcomes { metrics.duration.observe(seconds) }
-            for state in try await finish(outcomes.map { ($0.0, $0.1) }) {
+            for state in try await finish(outcomes) {
                 summary.processed += 1
                 if state == "done" { summary.succeeded += 1 } else { summary.failed += 1 }
             }

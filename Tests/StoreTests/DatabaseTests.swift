@@ -50,27 +50,16 @@ final class DatabaseTests: StoreTestCase {
     func testOneFailingWriteDoesNotFailItsBatch() async throws {
         let db = try await openDatabase()
         try await db.write { try insertEvent($0, hash: "taken") }
-        let results = await withTaskGroup(of: (Int, Bool).self) { group in
-            for i in 0..<100 {
-                group.addTask {
-                    do {
-                        try await db.write { conn in
-                            try insertEvent(conn, hash: "ok-\(i)")
-                            if i % 10 == 0 {
-                                // A plain INSERT of a duplicate key fails this write only.
-                                try conn.run("INSERT INTO wasla_meta (key, value, updated_at) VALUES ('dup', 'x', 0)")
-                                try conn.run("INSERT INTO wasla_meta (key, value, updated_at) VALUES ('dup', 'y', 0)")
-                            }
-                        }
-                        return (i, true)
-                    } catch {
-                        return (i, false)
-                    }
+        let results = await concurrently(100) { i in
+            try await db.write { conn in
+                try insertEvent(conn, hash: "ok-\(i)")
+                if i % 10 == 0 {
+                    // A plain INSERT of a duplicate key fails this write only.
+                    try conn.run("INSERT INTO wasla_meta (key, value, updated_at) VALUES ('dup', 'x', 0)")
+                    try conn.run("INSERT INTO wasla_meta (key, value, updated_at) VALUES ('dup', 'y', 0)")
                 }
             }
-            var out: [(Int, Bool)] = []
-            for await r in group { out.append(r) }
-            return out
+            return true
         }
         for (i, ok) in results { XCTAssertEqual(ok, i % 10 != 0, "write \(i)") }
         let count = try await db.read { try $0.scalarInt("SELECT count(*) FROM webhook_events") }
@@ -85,22 +74,10 @@ final class DatabaseTests: StoreTestCase {
     func testOneFailingStatementDoesNotFailItsBatch() async throws {
         let db = try await openDatabase()
         try await db.run("INSERT INTO wasla_meta (key, value, updated_at) VALUES ('taken', 'x', 0)", [])
-        let results = await withTaskGroup(of: (Int, Bool).self) { group in
-            for i in 0..<100 {
-                group.addTask {
-                    let second = i % 10 == 0 ? "taken" : "b-\(i)"
-                    do {
-                        let n = try await db.run("INSERT INTO wasla_meta (key, value, updated_at) VALUES (?, 'x', 0), (?, 'y', 0)",
-                                                 ["a-\(i)", second])
-                        return (i, n == 2)
-                    } catch {
-                        return (i, false)
-                    }
-                }
-            }
-            var out: [(Int, Bool)] = []
-            for await r in group { out.append(r) }
-            return out
+        let results = await concurrently(100) { i in
+            let second = i % 10 == 0 ? "taken" : "b-\(i)"
+            return try await db.run("INSERT INTO wasla_meta (key, value, updated_at) VALUES (?, 'x', 0), (?, 'y', 0)",
+                                    ["a-\(i)", second]) == 2
         }
         for (i, ok) in results { XCTAssertEqual(ok, i % 10 != 0, "statement \(i)") }
         let first = try await db.read { try $0.scalarInt("SELECT count(*) FROM wasla_meta WHERE key LIKE 'a-%'") }

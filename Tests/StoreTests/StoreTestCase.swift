@@ -23,6 +23,19 @@ class StoreTestCase: XCTestCase {
     }
 }
 
+/// Runs `body(0..<count)` as concurrent tasks (so the writer batches them) and returns each index with its
+/// result, false when it threw.
+func concurrently(_ count: Int, _ body: @escaping @Sendable (Int) async throws -> Bool) async -> [(Int, Bool)] {
+    await withTaskGroup(of: (Int, Bool).self) { group in
+        for i in 0..<count {
+            group.addTask { (i, (try? await body(i)) ?? false) }
+        }
+        var out: [(Int, Bool)] = []
+        for await r in group { out.append(r) }
+        return out
+    }
+}
+
 /// Inserts one webhook event row (the shape the ingest path writes).
 @discardableResult
 func insertEvent(_ conn: SQLiteConnection, hash: String, body: [UInt8] = Array("{}".utf8)) throws -> Int {
