@@ -13,6 +13,12 @@ import Support
 
 let events = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 50_000 : 50_000
 
+/// A wamid shaped like Meta's: "wamid.HBgL", the sender's number, then a random part. Their sort order groups
+/// them by sender, so each new one lands on a random leaf of the unique index, not at its right edge.
+func wamid(_ i: Int, from: Int) -> String {
+    "wamid.HBgL\(from)FQIAEhgU" + Identifier.hexString(CryptoBytes.sha256(Array("bench \(i)".utf8)).prefix(10)).uppercased()
+}
+
 func body(_ i: Int) -> [UInt8] {
     let from = 15_550_100_000 + i % 1_000
     let stamp = 1_700_000_000 + i / 10
@@ -25,7 +31,7 @@ func body(_ i: Int) -> [UInt8] {
     default:
         message = #""type":"text","text":{"body":"Hello, I would like to know the status of order number \#(i). Thanks!"}"#
     }
-    let json = #"{"object":"whatsapp_business_account","entry":[{"id":"200000000000002","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550000100","phone_number_id":"100000000000001"},"contacts":[{"profile":{"name":"Customer \#(from)"},"wa_id":"\#(from)"}],"messages":[{"from":"\#(from)","id":"wamid.bench\#(i)","timestamp":"\#(stamp)",\#(message)}]}}]}]}"#
+    let json = #"{"object":"whatsapp_business_account","entry":[{"id":"200000000000002","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550000100","phone_number_id":"100000000000001"},"contacts":[{"profile":{"name":"Customer \#(from)"},"wa_id":"\#(from)"}],"messages":[{"from":"\#(from)","id":"\#(wamid(i, from: from))","timestamp":"\#(stamp)",\#(message)}]}}]}]}"#
     return Array(json.utf8)
 }
 
