@@ -43,7 +43,8 @@ extension EventApplier {
         let sentAt = message.timestamp.map { $0 * 1000 } ?? now
         let conversation = try contactID.map { try openConversation(route, contactID: $0, at: sentAt) }
         let conversationID = conversation?.id
-        let id = StableID.make("message", message.id)
+        // Stable across instances (Meta's wamid and timestamp) and ordered by time (StableID.ordered).
+        let id = StableID.ordered("message", message.id, millis: sentAt)
         let inserted = try conn.run("""
             INSERT INTO messages (id, project_id, whatsapp_number_id, workflow_id, contact_id, conversation_id,
                                   whatsapp_message_id, direction, type, text, payload, status, context_message_id,
@@ -113,7 +114,9 @@ extension EventApplier {
             try enqueueJob(type: "media.download", key: "media:\(media.id)", projectID: route.projectID,
                            payload: .object(fields))
         }
-        try enqueueJob(type: "workflow.inbound", key: "inbound:\(message.id)", projectID: route.projectID,
+        // Keyed by the time-ordered row id (one per wamid), not the wamid: wamids sort by sender, so each new key
+        // would land on a random leaf of the unique index.
+        try enqueueJob(type: "workflow.inbound", key: "inbound:\(messageRowID)", projectID: route.projectID,
                        payload: .object([("message_id", .string(messageRowID)),
                                          ("whatsapp_message_id", .string(message.id)),
                                          ("workflow_id", .string(route.workflowID))]))

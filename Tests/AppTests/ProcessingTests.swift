@@ -70,7 +70,10 @@ final class ProcessingTests: XCTestCase {
         let conversation = try await rows("SELECT status, last_inbound_at FROM conversations")
         XCTAssertEqual(conversation.first?[0], "open")
         XCTAssertEqual(conversation.first?[1], "1700000000000")
-        try await expect("SELECT type FROM message_jobs WHERE idempotency_key = 'inbound:wamid.T1'", "workflow.inbound")
+        try await expect("""
+            SELECT j.type FROM message_jobs j JOIN messages m ON j.idempotency_key = 'inbound:' || m.id
+            WHERE m.whatsapp_message_id = 'wamid.T1'
+            """, "workflow.inbound")
         try await expect("SELECT processing_status FROM webhook_events", "processed")
     }
 
@@ -158,6 +161,20 @@ final class ProcessingTests: XCTestCase {
                                         messages: [Meta.text("wamid.DUP", "hello")]))
         try await expect("SELECT count(*) FROM messages WHERE whatsapp_message_id = 'wamid.DUP'", "1")
         try await expect("SELECT count(*) FROM webhook_events", "2")
+    }
+
+    /// Message ids are the same on every instance (the wamid and Meta's timestamp), and sort by that timestamp:
+    /// new rows land at the right edge of the primary-key index.
+    func testMessageIDsAreStableAndSortByMetaTimestamp() async throws {
+        // Delivered newest first, in separate posts.
+        try await deliver(Meta.envelope(messages: [Meta.text("wamid.LATE", "b", timestamp: 1_700_000_500)]),
+                          Meta.envelope(messages: [Meta.text("wamid.EARLY", "a", timestamp: 1_700_000_100)]))
+        let ids = try await rows("SELECT whatsapp_message_id, id FROM messages ORDER BY id")
+        XCTAssertEqual(ids.map { $0[0] }, ["wamid.EARLY", "wamid.LATE"], "ids sort by Meta's timestamp")
+        let late = StableID.ordered("message", "wamid.LATE", millis: 1_700_000_500_000)
+        XCTAssertEqual(ids.last?[1], late, "another instance derives the same id")
+        XCTAssertTrue(late.hasPrefix("018bcfed-0920-8"), "48 bits of Unix milliseconds, then version 8: \(late)")
+        XCTAssertNotEqual(StableID.ordered("message", "wamid.OTHER", millis: 1_700_000_500_000), late)
     }
 
     func testStatusesOnlyMoveForwardWhateverTheOrder() async throws {
