@@ -41,6 +41,9 @@ public actor WebhookProcessor {
     private let runner = Locked<Task<Void, Never>?>(nil)
     private var busy = false
     private var queued: [CheckedContinuation<Void, Never>] = []
+    /// The next batch, read and parsed while the previous one is written (started only after a full batch, when
+    /// more are likely pending): the processor's own work stays off the writer's critical path.
+    private var prefetched: Task<[ParsedEvent], any Error>?
 
     public init(database: Database, defaults: Seed.Defaults, options: ProcessingOptions, logger: Logger,
                 metrics: ProcessorMetrics, batchSize: Int = 256, busyBatchSize: Int = 16,
@@ -83,6 +86,9 @@ public actor WebhookProcessor {
             }
             if processed == 0 && !Task.isCancelled { await signal.wait(timeoutMillis: pollMillis) }
         }
+        // No read outlives `stop()` (the database may be closed right after).
+        _ = try? await prefetched?.value
+        prefetched = nil
     }
 
     /// Processes up to one batch of pending events; returns how many were taken. Calls never overlap (the
@@ -110,22 +116,34 @@ public actor WebhookProcessor {
 
     private func processOneBatch() async throws -> Int {
         let limit = database.writer.foregroundActive ? busyBatchSize : batchSize
-        let events = try await database.read { conn in
-            try conn.query("""
-                SELECT seq, id, raw_body FROM webhook_events WHERE processing_status = 'pending' ORDER BY seq LIMIT ?
-                """, [limit]) { row in (row.int(0) ?? 0, row.string(1) ?? "", row.blob(2) ?? []) }
+        var next: [ParsedEvent] = []
+        if let ahead = prefetched {
+            prefetched = nil
+            next = (try? await ahead.value) ?? []
         }
-        guard !events.isEmpty else {
+        // Without a prefetch, or when it found nothing past the last batch, read from the first pending event:
+        // events set pending again (`wasla replay`) are found there.
+        let parsed = next.isEmpty ? try await Self.fetch(database, after: nil, limit: limit) : next
+        guard let last = parsed.last else {
             metrics.oldestPending.store(0, ordering: .relaxed)
             return 0
         }
-        // Parsing happens here, outside the write transaction; the writer only runs SQL.
-        let parsed = events.map { (seq: $0.0, id: $0.1, payload: MetaPayload.parse($0.2), raw: $0.2) }
+        if parsed.count == limit {
+            let database = self.database
+            prefetched = Task.detached { try await Self.fetch(database, after: last.seq, limit: limit) }
+        }
         let defaults = self.defaults
         let options = self.options
         // Background priority: webhook commits waiting for their 200 go first (processing catches up after).
-        let outcomes = try await database.write(priority: .background) { conn in
-            try Self.applyBatch(parsed, conn: conn, defaults: defaults, options: options)
+        let outcomes: [(String, ApplyReport)]
+        do {
+            outcomes = try await database.write(priority: .background) { conn in
+                try Self.applyBatch(parsed, conn: conn, defaults: defaults, options: options)
+            }
+        } catch {
+            // This batch stays pending and is read again first: the events after it must not overtake it.
+            prefetched = nil
+            throw error
         }
         var total = ApplyReport()
         for (outcome, report) in outcomes {
@@ -140,6 +158,18 @@ public actor WebhookProcessor {
             try conn.scalarInt("SELECT received_at FROM webhook_events WHERE processing_status = 'pending' ORDER BY seq LIMIT 1")
         }
         metrics.oldestPending.store(oldest ?? 0, ordering: .relaxed)
-        return events.count
+        return parsed.count
+    }
+
+    /// Up to `limit` pending events in arrival order (after `seq` when given), parsed outside the write
+    /// transaction: the writer only runs SQL.
+    static func fetch(_ database: Database, after seq: Int64?, limit: Int) async throws -> [ParsedEvent] {
+        let events = try await database.read { conn in
+            try conn.query("""
+                SELECT seq, id, raw_body FROM webhook_events WHERE processing_status = 'pending' AND seq > ?
+                ORDER BY seq LIMIT ?
+                """, [seq ?? -1, limit]) { row in (row.int(0) ?? 0, row.string(1) ?? "", row.blob(2) ?? []) }
+        }
+        return events.map { (seq: $0.0, id: $0.1, payload: MetaPayload.parse($0.2), raw: $0.2) }
     }
 }

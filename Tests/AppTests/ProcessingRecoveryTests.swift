@@ -139,6 +139,47 @@ final class ProcessingRecoveryTests: XCTestCase {
         await h.stop()
     }
 
+    /// After a full batch the next one is read and parsed while the first is written. Batches still go in arrival
+    /// order, and an event set pending again behind the read-ahead (a replay) is found once the read-ahead runs dry.
+    func testReadAheadKeepsArrivalOrderAndFindsReplayedEvents() async throws {
+        let h = try await AppHarness()
+        await h.app.processor.stop()
+        let c = try h.client()
+        for i in 0..<10 {
+            XCTAssertEqual(try h.post(Meta.envelope(messages: [Meta.text("wamid.RA\(i)", "n\(i)")]), on: c).status, 200)
+        }
+        let processor = WebhookProcessor(database: h.app.database, defaults: h.app.defaults, options: ProcessingOptions(),
+                                         logger: h.app.logger, metrics: ProcessorMetrics(), batchSize: 4, busyBatchSize: 4)
+        let seqs = try await h.app.database.read { conn in
+            try conn.query("SELECT seq FROM webhook_events ORDER BY seq") { $0.int(0) ?? 0 }
+        }
+        var taken = try await processor.processBatch()
+        XCTAssertEqual(taken, 4)  // events 0-3; 4-7 are read ahead meanwhile
+        let replayed = try await h.app.database.write {
+            try $0.run("UPDATE webhook_events SET processing_status = 'pending' WHERE seq = ?", [seqs[0]])
+        }
+        XCTAssertEqual(replayed, 1)
+        taken = try await processor.processBatch()
+        XCTAssertEqual(taken, 4, "the read-ahead: events 4-7")
+        let midway = try await count(h, "SELECT count(*) FROM webhook_events WHERE processing_status = 'processed'")
+        XCTAssertEqual(midway, 7, "0-7 but the replayed one")
+        taken = try await processor.processBatch()
+        XCTAssertEqual(taken, 2, "events 8-9, read ahead after a full batch")
+        taken = try await processor.processBatch()
+        XCTAssertEqual(taken, 1, "the read-ahead ran dry: the replayed event is found")
+        taken = try await processor.processBatch()
+        XCTAssertEqual(taken, 0)
+        let attempts = try await h.app.database.read { conn in
+            try conn.query("SELECT processing_attempts FROM webhook_events WHERE processing_status = 'processed' ORDER BY seq") {
+                $0.int(0) ?? 0
+            }
+        }
+        XCTAssertEqual(attempts, [2] + Array(repeating: 1, count: 9))
+        let messages = try await count(h, "SELECT count(DISTINCT whatsapp_message_id) FROM messages")
+        XCTAssertEqual(messages, 10)
+        await h.stop()
+    }
+
     func testProcessingMetricsAndLag() async throws {
         let h = try await AppHarness()
         await h.app.processor.stop()
