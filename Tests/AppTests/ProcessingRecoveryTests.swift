@@ -180,6 +180,38 @@ final class ProcessingRecoveryTests: XCTestCase {
         await h.stop()
     }
 
+    /// A batch whose write fails stays pending and runs again before the batch read ahead of it.
+    func testAFailedWriteIsRetriedBeforeTheReadAhead() async throws {
+        let h = try await AppHarness()
+        await h.app.processor.stop()
+        let c = try h.client()
+        for i in 0..<8 {
+            XCTAssertEqual(try h.post(Meta.envelope(messages: [Meta.text("wamid.FW\(i)", "n\(i)")]), on: c).status, 200)
+        }
+        // Marking the batch fails in both passes, so its whole write fails.
+        try await h.app.database.write { conn in
+            try conn.execute("""
+                CREATE TRIGGER test_refuse_mark BEFORE UPDATE OF processing_status ON webhook_events
+                WHEN NEW.processing_status = 'processed' BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END
+                """)
+        }
+        let processor = WebhookProcessor(database: h.app.database, defaults: h.app.defaults, options: ProcessingOptions(),
+                                         logger: h.app.logger, metrics: ProcessorMetrics(), batchSize: 4, busyBatchSize: 4)
+        do {
+            _ = try await processor.processBatch()
+            XCTFail("the write should have failed")
+        } catch {}
+        try await h.app.database.write { try $0.execute("DROP TRIGGER test_refuse_mark") }
+        let taken = try await processor.processBatch()
+        XCTAssertEqual(taken, 4)
+        let processed = try await h.app.database.read { conn in
+            try conn.query("SELECT processing_status FROM webhook_events ORDER BY seq") { $0.string(0) ?? "" }
+        }
+        XCTAssertEqual(processed, Array(repeating: "processed", count: 4) + Array(repeating: "pending", count: 4),
+                       "the failed batch ran again first")
+        await h.stop()
+    }
+
     func testProcessingMetricsAndLag() async throws {
         let h = try await AppHarness()
         await h.app.processor.stop()
