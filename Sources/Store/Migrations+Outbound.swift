@@ -116,4 +116,11 @@ extension Migrations {
         -- (ProcessBench). Deleting a contact, which nothing in Wasla does, would scan messages for ON DELETE SET NULL.
         DROP INDEX messages_contact;
         """
+
+    static let v12 = """
+        -- v12: the job claim reads each (state, type) in run_at order from this index and stops after the few it
+        -- takes; it read and sorted every due job before. (status, type) still leads it for the depth gauge.
+        DROP INDEX message_jobs_state;
+        CREATE INDEX message_jobs_state ON message_jobs (status, type, run_at);
+        """
 }

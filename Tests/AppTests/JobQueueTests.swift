@@ -32,13 +32,15 @@ final class JobQueueTests: XCTestCase {
         await database.close()
     }
 
-    func enqueue(_ type: String, key: String, maxAttempts: Int = 3) async throws {
+    func enqueue(_ type: String, key: String, maxAttempts: Int = 3, runAt: Int64? = nil, status: String = "pending",
+                 leaseUntil: Int64? = nil) async throws {
         let now = clock.read()
         try await database.write { conn in
             try conn.run("""
-                INSERT INTO message_jobs (id, type, payload, run_at, max_attempts, idempotency_key, created_at, updated_at)
-                VALUES (?, ?, '{"k":1}', ?, ?, ?, ?, ?)
-                """, [Identifier.uuid(), type, now, maxAttempts, key, now, now])
+                INSERT INTO message_jobs (id, type, status, payload, run_at, lease_until, max_attempts, idempotency_key,
+                                          created_at, updated_at)
+                VALUES (?, ?, ?, '{"k":1}', ?, ?, ?, ?, ?, ?)
+                """, [Identifier.uuid(), type, status, runAt ?? now, leaseUntil, maxAttempts, key, now, now])
         }
     }
 
@@ -87,6 +89,39 @@ final class JobQueueTests: XCTestCase {
         XCTAssertTrue(plan.contains { $0.contains("USING COVERING INDEX message_jobs_state") }, "\(plan)")
         XCTAssertFalse(plan.contains { $0.hasPrefix("SCAN message_jobs") }, "\(plan)")
         XCTAssertFalse(plan.contains { $0.contains("TEMP B-TREE") }, "\(plan)")
+    }
+
+    /// The claim takes the earliest due jobs across types and states: pending, failed and due again, running with an
+    /// expired lease; not those not due, of a type without a handler, or leased.
+    func testClaimTakesTheEarliestDueJobsAcrossTypesAndStates() async throws {
+        let now = clock.read()
+        try await enqueue("a", key: "a300", runAt: now - 300)
+        try await enqueue("a", key: "a100", runAt: now - 100)
+        try await enqueue("b", key: "b200", runAt: now - 200)
+        try await enqueue("b", key: "b-failed", runAt: now - 400, status: "failed")
+        try await enqueue("a", key: "a-expired", runAt: now - 250, status: "running", leaseUntil: now - 1)
+        try await enqueue("a", key: "a-leased", runAt: now - 500, status: "running", leaseUntil: now + 1000)
+        try await enqueue("a", key: "a-later", runAt: now + 1000)
+        try await enqueue("c", key: "c-unhandled", runAt: now - 900)
+        let q = queue(["a": { _ in .done }, "b": { _ in .done }])
+        let first = try await q.claim(limit: 3).map { $0.idempotencyKey ?? "" }
+        XCTAssertEqual(Set(first), ["b-failed", "a300", "a-expired"])
+        let second = try await q.claim(limit: 3).map { $0.idempotencyKey ?? "" }
+        XCTAssertEqual(Set(second), ["b200", "a100"])
+        let third = try await q.claim(limit: 3)
+        XCTAssertTrue(third.isEmpty, "\(third.map(\.idempotencyKey))")
+    }
+
+    /// Each arm of the claim reads the (status, type, run_at) index in order and stops: no scan of the jobs and
+    /// no sort of the backlog (only of the few the arms return).
+    func testClaimReadsTheIndexInOrder() async throws {
+        let plan = try await database.read { conn in
+            try conn.query("EXPLAIN QUERY PLAN " + JobQueue.claimQuery(typeCount: 2)) { $0.string(3) ?? "" }
+        }
+        XCTAssertEqual(plan.filter { $0.contains("message_jobs_state (status=? AND type=? AND run_at<?)") }.count, 4, "\(plan)")
+        XCTAssertEqual(plan.filter { $0.contains("message_jobs_state (status=? AND type=?)") }.count, 2, "\(plan)")
+        XCTAssertFalse(plan.contains { $0.contains("SCAN message_jobs") || $0.contains("MULTI-INDEX") }, "\(plan)")
+        XCTAssertEqual(plan.filter { $0.contains("TEMP B-TREE") }.count, 1, "only the merge of the arms: \(plan)")
     }
 
     func testRetryBacksOffThenSucceeds() async throws {
