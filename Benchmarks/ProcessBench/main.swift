@@ -3,6 +3,7 @@
 // database, then times the WebhookProcessor draining them: numbers, contacts, conversations, messages and jobs
 // written, events marked processed, one background transaction per batch as in the server (WAL,
 // synchronous=NORMAL for these derived rows). Checks that every event is processed and every message stored once.
+// Then runs the queued jobs (workflow, media) through the JobQueue with handlers that do nothing: jobs/s.
 // Usage: ProcessBench [events]
 #if canImport(Glibc)
 import Glibc
@@ -74,7 +75,6 @@ func run() async throws {
          try conn.scalarInt("SELECT count(*) FROM contacts") ?? -1,
          try conn.scalarInt("SELECT count(*) FROM message_jobs") ?? -1)
     }
-    await database.close()
     print(String(format: "processed %d events in %.2f s: %.0f messages/s into the tables (target: at least 20,000/s)",
                  taken, seconds, Double(counts.0) / seconds))
     print("events processed: \(counts.1), messages: \(counts.0), contacts: \(counts.2), jobs queued: \(counts.3)")
@@ -83,6 +83,34 @@ func run() async throws {
         exit(1)
     }
     print("check: every event processed, every message stored once")
+
+    // The job queue's own cost: the whole backlog of jobs just queued, claimed and finished as the server's
+    // worker does (4 a round), with handlers that do nothing. Claims must not slow down with the backlog.
+    let done: JobHandler = { _ in .done }
+    let queue = JobQueue(database: database, handlers: ["workflow.inbound": done, "media.download": done],
+                         metrics: JobMetrics())
+    let jobsStart = now()
+    var ran = 0
+    var lastRound = 0.0
+    while true {
+        let roundStart = now()
+        let s = try await queue.runDue(concurrency: 4, budgetMillis: 1_000)
+        ran += s.processed
+        if s.processed == 0 { break }
+        lastRound = Double(s.processed) / (now() - roundStart)
+        if ran <= s.processed {
+            print(String(format: "job queue: the first second with %d jobs behind: %.0f jobs/s", counts.3, lastRound))
+        }
+    }
+    let jobSeconds = now() - jobsStart
+    let left = try await database.read { try $0.scalarInt("SELECT count(*) FROM message_jobs WHERE status != 'done'") ?? -1 }
+    await database.close()
+    print(String(format: "job queue: %d jobs in %.2f s: %.0f jobs/s (claim and finish, 4 a round; the last second %.0f/s)",
+                 ran, jobSeconds, Double(ran) / jobSeconds, lastRound))
+    if ran != counts.3 || left != 0 {
+        print("CHECK FAILED: expected \(counts.3) jobs run and none left, ran \(ran), left \(left)")
+        exit(1)
+    }
 }
 
 do { try await run() } catch { print("ProcessBench failed: \(error)"); exit(1) }
