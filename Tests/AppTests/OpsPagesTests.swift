@@ -57,6 +57,27 @@ final class OpsPagesTests: XCTestCase {
         XCTAssertEqual(state, "pending")
     }
 
+    /// The chart counts the last 60 minutes by minute from the `webhook_events_minute` index: no scan, no sort.
+    func testOverviewCountsTheLastHourFromTheMinuteIndex() async throws {
+        for (i, minutesAgo) in [30, 61, 120].enumerated() {
+            let env = Meta.envelope(messages: [Meta.text("wamid.AGO\(i)", "x")])
+            XCTAssertEqual(try h.post(env).status, 200)
+            try await h.app.database.write { conn in
+                _ = try conn.run("UPDATE webhook_events SET received_at = received_at - ? WHERE seq = (SELECT max(seq) FROM webhook_events)",
+                                 [Int64(minutesAgo) * 60_000])
+            }
+        }
+        let b = Browser(port: h.port)
+        try b.login("v@example.com", "viewer-password-1")
+        let overview = try b.get("/overview")
+        XCTAssertTrue(overview.text.contains("Webhook events in the last hour: <b>2</b>"), "now and 30 minutes ago: \(overview.text)")
+        let plan = try await h.app.database.read { conn in
+            try conn.query("EXPLAIN QUERY PLAN " + OpsPages.perMinuteQuery, [Int64(0)]) { $0.string(3) ?? "" }
+        }
+        XCTAssertTrue(plan.contains { $0.contains("USING INDEX webhook_events_minute") }, "\(plan)")
+        XCTAssertFalse(plan.contains { $0.contains("TEMP B-TREE") || $0.hasPrefix("SCAN") }, "\(plan)")
+    }
+
     func testChartScalesToThePeak() {
         let svg = OpsPages.chart([0, 5, 10] + [Int](repeating: 0, count: 57))
         XCTAssertTrue(svg.contains("height=\"120\""), "the peak bar is full height")
