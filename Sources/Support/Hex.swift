@@ -13,15 +13,27 @@ public enum Hex {
         }
     }
 
-    /// Lowercase hex of bytes.
+    /// Lowercase hex of bytes, written straight into the string's storage: one allocation. (The generic loop it
+    /// replaces, unspecialized across modules, allocated on nearly every byte: 6.5 million allocations in a 300 s
+    /// soak under heaptrack, about 29 per webhook for its event hash.)
     public static func encode<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0x0F)])
+        if let hex = bytes.withContiguousStorageIfAvailable({ encode(buffer: $0) }) { return hex }
+        return Array(bytes).withUnsafeBufferPointer { encode(buffer: $0) }
+    }
+
+    static func encode(buffer: UnsafeBufferPointer<UInt8>) -> String {
+        guard !buffer.isEmpty else { return "" }
+        return digits.withUnsafeBufferPointer { table in
+            String(unsafeUninitializedCapacity: buffer.count * 2) { out in
+                var i = 0
+                for b in buffer {
+                    out[i] = table[Int(b >> 4)]
+                    out[i + 1] = table[Int(b & 0x0F)]
+                    i += 2
+                }
+                return i
+            }
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Decodes hex of either case; nil on an odd length or a non-hex digit.

@@ -6,6 +6,18 @@ import XCTest
 
 /// The verifier alone: many threads at once (more than the key keeps idle contexts for), rotation, stored secrets.
 final class SignatureVerifierTests: XCTestCase {
+    /// Signatures and hashes are rendered as lowercase hex: arrays, slices, collections without contiguous storage.
+    func testHexEncodingOfEveryShape() {
+        XCTAssertEqual(Hex.encode([0x00, 0x0F, 0xF0, 0xFF, 0x5A]), "000ff0ff5a")
+        XCTAssertEqual(Hex.encode([UInt8]()), "")
+        XCTAssertEqual(Hex.encode([UInt8](0...9)[2..<5]), "020304", "a slice")
+        XCTAssertEqual(Hex.encode((0..<3).lazy.map { UInt8($0 * 17) }), "001122", "no contiguous storage")
+        let bytes = CryptoBytes.random(32)
+        let hex = Identifier.hexString(bytes)
+        XCTAssertEqual(hex.utf8.count, 64)
+        XCTAssertEqual(Hex.decode(Array(hex.utf8)), bytes, "round trip")
+    }
+
     func testManyThreadsAtOnceAllVerifyAndForeignSignaturesFail() {
         let verifier = SignatureVerifier(secrets: ["current-secret"])
         let other = SignatureVerifier(secrets: ["someone-else"])
