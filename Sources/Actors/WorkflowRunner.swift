@@ -158,8 +158,9 @@ public struct WorkflowRunner: Sendable {
             """, [row.8]) { r in
             Step(id: r.string(0) ?? "", type: r.string(1) ?? "", config: (try? JSONValue.parse(r.string(2) ?? "{}")) ?? .null)
         }
+        // The conversation's last messages feed only an AI reply: a workflow without one does not read them.
         var history: [AIClient.Message] = []
-        if let conversation = row.4 {
+        if let conversation = row.4, row.7, steps.contains(where: { $0.type == "ai_reply" }) {
             history = try conn.query("""
                 SELECT direction, text FROM messages WHERE conversation_id = ? AND text IS NOT NULL
                 ORDER BY created_at DESC LIMIT 12
