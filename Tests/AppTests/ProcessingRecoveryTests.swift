@@ -139,17 +139,25 @@ final class ProcessingRecoveryTests: XCTestCase {
         await h.stop()
     }
 
-    /// After a full batch the next one is read and parsed while the first is written. Batches still go in arrival
-    /// order, and an event set pending again behind the read-ahead (a replay) is found once the read-ahead runs dry.
-    func testReadAheadKeepsArrivalOrderAndFindsReplayedEvents() async throws {
+    /// A server whose own processor is stopped, `n` events stored (one message each), and a processor of the
+    /// given batch size over its database for the test to drive.
+    func pendingEvents(_ n: Int, batchSize: Int) async throws -> (AppHarness, WebhookProcessor) {
         let h = try await AppHarness()
         await h.app.processor.stop()
         let c = try h.client()
-        for i in 0..<10 {
-            XCTAssertEqual(try h.post(Meta.envelope(messages: [Meta.text("wamid.RA\(i)", "n\(i)")]), on: c).status, 200)
+        for i in 0..<n {
+            XCTAssertEqual(try h.post(Meta.envelope(messages: [Meta.text("wamid.P\(i)", "n\(i)")]), on: c).status, 200)
         }
         let processor = WebhookProcessor(database: h.app.database, defaults: h.app.defaults, options: ProcessingOptions(),
-                                         logger: h.app.logger, metrics: ProcessorMetrics(), batchSize: 4, busyBatchSize: 4)
+                                         logger: h.app.logger, metrics: ProcessorMetrics(), batchSize: batchSize,
+                                         busyBatchSize: batchSize)
+        return (h, processor)
+    }
+
+    /// After a full batch the next one is read and parsed while the first is written. Batches still go in arrival
+    /// order, and an event set pending again behind the read-ahead (a replay) is found once the read-ahead runs dry.
+    func testReadAheadKeepsArrivalOrderAndFindsReplayedEvents() async throws {
+        let (h, processor) = try await pendingEvents(10, batchSize: 4)
         let seqs = try await h.app.database.read { conn in
             try conn.query("SELECT seq FROM webhook_events ORDER BY seq") { $0.int(0) ?? 0 }
         }
@@ -182,12 +190,7 @@ final class ProcessingRecoveryTests: XCTestCase {
 
     /// A batch whose write fails stays pending and runs again before the batch read ahead of it.
     func testAFailedWriteIsRetriedBeforeTheReadAhead() async throws {
-        let h = try await AppHarness()
-        await h.app.processor.stop()
-        let c = try h.client()
-        for i in 0..<8 {
-            XCTAssertEqual(try h.post(Meta.envelope(messages: [Meta.text("wamid.FW\(i)", "n\(i)")]), on: c).status, 200)
-        }
+        let (h, processor) = try await pendingEvents(8, batchSize: 4)
         // Marking the batch fails in both passes, so its whole write fails.
         try await h.app.database.write { conn in
             try conn.execute("""
@@ -195,8 +198,6 @@ final class ProcessingRecoveryTests: XCTestCase {
                 WHEN NEW.processing_status = 'processed' BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END
                 """)
         }
-        let processor = WebhookProcessor(database: h.app.database, defaults: h.app.defaults, options: ProcessingOptions(),
-                                         logger: h.app.logger, metrics: ProcessorMetrics(), batchSize: 4, busyBatchSize: 4)
         do {
             _ = try await processor.processBatch()
             XCTFail("the write should have failed")
