@@ -86,13 +86,16 @@ public actor JobQueue {
     /// backlog, so a worker claiming 4 at a time ran about 150 jobs/s and fell further behind the longer the
     /// backlog grew (soak, 2026-12-06).
     public static func claimQuery(typeCount: Int) -> String {
+        func arm(_ condition: String) -> String {
+            "SELECT id, run_at FROM (SELECT id, run_at FROM message_jobs WHERE \(condition) LIMIT ?3)"
+        }
         var arms: [String] = []
         for t in 0..<typeCount {
             let type = "?\(t + 4)"
-            arms.append("SELECT id, run_at FROM (SELECT id, run_at FROM message_jobs WHERE status = 'pending' AND type = \(type) AND run_at <= ?2 ORDER BY run_at LIMIT ?3)")
-            arms.append("SELECT id, run_at FROM (SELECT id, run_at FROM message_jobs WHERE status = 'failed' AND type = \(type) AND run_at <= ?2 ORDER BY run_at LIMIT ?3)")
+            arms.append(arm("status = 'pending' AND type = \(type) AND run_at <= ?2 ORDER BY run_at"))
+            arms.append(arm("status = 'failed' AND type = \(type) AND run_at <= ?2 ORDER BY run_at"))
             // Running jobs are few (the workers' leases): their expired ones are found among them.
-            arms.append("SELECT id, run_at FROM (SELECT id, run_at FROM message_jobs WHERE status = 'running' AND type = \(type) AND lease_until < ?2 LIMIT ?3)")
+            arms.append(arm("status = 'running' AND type = \(type) AND lease_until < ?2"))
         }
         return """
             UPDATE message_jobs SET status = 'running', lease_until = ?1, attempts = attempts + 1, updated_at = ?2
