@@ -9,7 +9,8 @@ Deduplicator's bounded set); SOAK_SECONDS are measured after it.
 Checks: no 5xx (the queue endpoint's 429s past its rate limit are expected); resident memory less the memory SQLite
 reports for its page caches (which grow with the data up to their configured size) grows by at most 10 % from the
 first to the last quarter of the measured window (means of the samples); open descriptors return to their idle
-count once the load stops. The server is stopped by its PID.
+count once the load stops; the job worker has kept up (no job pending 20 s after the load stops: a worker falling
+behind its workflow jobs once let a backlog and a sort of it grow for the whole run). The server is stopped by its PID.
 """
 import os
 import re
@@ -33,16 +34,27 @@ SECRET = b"soak-secret-0123456789"
 SECONDS = int(os.environ.get("SOAK_SECONDS", "600"))
 
 
-def sqlite_mib(port):
-    """wasla_sqlite_memory_bytes from /metrics: the page caches, which fill up to their limit as the data grows."""
+def metric_sum(port, name, label=""):
+    """The sum of a /metrics series' samples whose labels contain `label` (0 when absent or unreachable)."""
+    total = 0.0
     try:
         with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
             for line in r.read().decode().splitlines():
-                if line.startswith("wasla_sqlite_memory_bytes "):
-                    return float(line.split()[1]) / (1024 * 1024)
+                if (line.startswith(name + " ") or line.startswith(name + "{")) and label in line:
+                    total += float(line.split()[-1])
     except OSError:
         pass
-    return 0.0
+    return total
+
+
+def sqlite_mib(port):
+    """wasla_sqlite_memory_bytes from /metrics: the page caches, which fill up to their limit as the data grows."""
+    return metric_sum(port, "wasla_sqlite_memory_bytes") / (1024 * 1024)
+
+
+def pending_jobs(port):
+    """Jobs waiting to run (wasla_jobs, state pending): the worker keeping up with the webhooks' workflow jobs."""
+    return int(metric_sum(port, "wasla_jobs", 'state="pending"'))
 
 
 class Counts:
@@ -180,14 +192,14 @@ def main():
         while time.time() - started < SECONDS:
             time.sleep(5)
             samples.append((time.time() - started, rss_mib(proc.pid), len(os.listdir("/proc/%d/fd" % proc.pid)),
-                            sqlite_mib(port)))
+                            sqlite_mib(port), pending_jobs(port)))
         halt.set()
         for t in threads:
             t.join()
         time.sleep(20)  # past the keep-alive timeout
         end_fds = len(os.listdir("/proc/%d/fd" % proc.pid))
         # At rest the server has trimmed its heap (HEAP_TRIM_SEC): what stays is live memory, not freed and kept.
-        rest_rss, rest_sqlite = rss_mib(proc.pid), sqlite_mib(port)
+        rest_rss, rest_sqlite, rest_jobs = rss_mib(proc.pid), sqlite_mib(port), pending_jobs(port)
         warm = samples
         # Means over the first and the last quarter of the samples after the warm-up: single samples swing by
         # several MiB with the allocator's arenas.
@@ -210,12 +222,15 @@ def main():
         print("at rest after the load: RSS %.1f MiB (SQLite %.1f MiB)" % (rest_rss, rest_sqlite))
         print("descriptors: %d idle before, up to %d under load, %d after it stopped"
               % (idle_fds, max(s[2] for s in samples), end_fds))
+        print("jobs pending: at most %d under load (samples: %s), %d at rest"
+              % (max(s[4] for s in samples), " ".join("%d" % s[4] for s in samples[::step]), rest_jobs))
         errors = sum(n for k, n in counts.by.items() if k.split()[-1].startswith("5") or k.endswith(" error"))
-        ok = own_growth <= 10 and end_fds <= idle_fds + 4 and errors == 0 and proc.poll() is None
+        ok = (own_growth <= 10 and end_fds <= idle_fds + 4 and errors == 0 and rest_jobs == 0
+              and proc.poll() is None)
     finally:
         stop(proc)
         shutil.rmtree(data, ignore_errors=True)
-    print("soak: %s" % ("memory flat, descriptors back to idle, no 5xx" if ok else "FAILED"))
+    print("soak: %s" % ("memory flat, descriptors back to idle, jobs caught up, no 5xx" if ok else "FAILED"))
     return 0 if ok else 1
 
 
