@@ -50,9 +50,10 @@ public actor JobQueue {
     /// Backoff before attempt n+1: base · 2^(n-1), capped, with full jitter.
     let backoffBaseMillis: Int64
     let backoffCapMillis: Int64
-    /// The handled types in the order the claim binds them, and the claim for them (`claimQuery`).
+    /// The handled types in the order the claim and the count bind them, and their SQL (`dueJobs`).
     let claimTypes: [String]
     let claimSQL: String
+    let dueCountSQL: String
 
     public init(database: Database, handlers: [String: JobHandler], metrics: JobMetrics, leaseMillis: Int64 = 300_000,
                 backoffBaseMillis: Int64 = 2_000, backoffCapMillis: Int64 = 3_600_000,
@@ -66,43 +67,52 @@ public actor JobQueue {
         self.clock = clock
         claimTypes = handlers.keys.sorted()
         claimSQL = Self.claimQuery(typeCount: claimTypes.count)
+        dueCountSQL = Self.dueCountQuery(typeCount: claimTypes.count)
     }
 
-    /// Jobs of the handled types (bound as a JSON array) that are due at the bound time (bound twice).
-    static let dueCondition = """
-        type IN (SELECT value FROM json_each(?))
-          AND ((status IN ('pending', 'failed') AND run_at <= ?) OR (status = 'running' AND lease_until < ?))
-        """
+    /// The bindings of `claimSQL` and `dueCountSQL`.
+    func dueArguments(lease: Int64, now: Int64, limit: Int) -> [any SQLBindable] {
+        [lease, now, limit] + claimTypes.map { $0 as any SQLBindable }
+    }
 
-    /// The job types that have a handler, as a JSON array for `dueCondition`.
-    var handledTypes: String { String(decoding: JSONValue.array(handlers.keys.map { .string($0) }).encoded, as: UTF8.self) }
-
-    /// The claim's SQL (public for the test of its plan) for `typeCount` handled types, bound as ?4, ?5, …
-    /// (?1 the lease, ?2 now, ?3 the limit).
+    /// The due jobs of `typeCount` handled types (bound as ?4, ?5, …; ?2 now), as one SELECT of `job` (the rowid)
+    /// and `run_at` per type and due state: pending or failed ones whose `run_at` has come, running ones whose
+    /// lease expired. Each reads the `(status, type, run_at)` index in `run_at` order; `limited`: each stops after
+    /// ?3 entries. Claim and count share it, so they agree on what is due.
     ///
-    /// One arm per type and due state reads the `(status, type, run_at)` index in order and stops after `limit`
-    /// entries; only those few are merged by `run_at`. A single `WHERE dueCondition ORDER BY run_at` read and
-    /// sorted every due job for each claim: with 117,000 jobs behind, 50 ms a claim and a sorter the size of the
-    /// backlog, so a worker claiming 4 at a time ran about 150 jobs/s and fell further behind the longer the
-    /// backlog grew (soak, 2026-12-06).
-    public static func claimQuery(typeCount: Int) -> String {
-        func arm(_ condition: String) -> String {
-            "SELECT id, run_at FROM (SELECT id, run_at FROM message_jobs WHERE \(condition) LIMIT ?3)"
-        }
+    /// A single `WHERE type IN (…) AND ((status IN (…) AND run_at <= ?) OR …) ORDER BY run_at` read and sorted
+    /// every due job for each claim: with 117,000 jobs behind, 50 ms a claim and a sorter the size of the backlog,
+    /// so a worker claiming 4 at a time ran about 150 jobs/s and fell further behind the longer the backlog grew
+    /// (soak, 2026-12-06).
+    static func dueJobs(typeCount: Int, limited: Bool) -> String {
         var arms: [String] = []
         for t in 0..<typeCount {
             let type = "?\(t + 4)"
-            arms.append(arm("status = 'pending' AND type = \(type) AND run_at <= ?2 ORDER BY run_at"))
-            arms.append(arm("status = 'failed' AND type = \(type) AND run_at <= ?2 ORDER BY run_at"))
-            // Running jobs are few (the workers' leases): their expired ones are found among them.
-            arms.append(arm("status = 'running' AND type = \(type) AND lease_until < ?2"))
+            for condition in ["status = 'pending' AND type = \(type) AND run_at <= ?2",
+                              "status = 'failed' AND type = \(type) AND run_at <= ?2",
+                              // Running jobs are few (the workers' leases): their expired ones are found among them.
+                              "status = 'running' AND type = \(type) AND lease_until < ?2"] {
+                let select = "SELECT rowid AS job, run_at FROM message_jobs WHERE \(condition)"
+                arms.append(limited ? "SELECT job, run_at FROM (\(select) ORDER BY run_at LIMIT ?3)" : select)
+            }
         }
-        return """
-            UPDATE message_jobs SET status = 'running', lease_until = ?1, attempts = attempts + 1, updated_at = ?2
-            WHERE id IN (SELECT id FROM (\(arms.joined(separator: "\nUNION ALL ")))
-                         ORDER BY run_at LIMIT ?3)
-            RETURNING id, type, payload, attempts, max_attempts, idempotency_key
-            """
+        return arms.joined(separator: "\nUNION ALL ")
+    }
+
+    /// The claim's SQL (public for the test of its plan) for `typeCount` handled types, bound as ?4, ?5, …
+    /// (?1 the lease, ?2 now, ?3 the limit): the first `limit` of each arm of `dueJobs`, then the earliest
+    /// `limit` of those few.
+    public static func claimQuery(typeCount: Int) -> String {
+        """
+        UPDATE message_jobs SET status = 'running', lease_until = ?1, attempts = attempts + 1, updated_at = ?2
+        WHERE rowid IN (SELECT job FROM (\(dueJobs(typeCount: typeCount, limited: true))) ORDER BY run_at LIMIT ?3)
+        RETURNING id, type, payload, attempts, max_attempts, idempotency_key
+        """
+    }
+
+    /// How many jobs `dueJobs` finds, bound as the claim is (?1 and ?3 unused).
+    static func dueCountQuery(typeCount: Int) -> String {
+        "SELECT count(*) FROM (\(dueJobs(typeCount: typeCount, limited: false)))"
     }
 
     /// Claims up to `limit` due jobs of the types that have a handler: pending or failed ones whose `run_at`
@@ -111,8 +121,7 @@ public actor JobQueue {
         guard !handlers.isEmpty, limit > 0 else { return [] }
         let now = clock()
         let lease = now + leaseMillis
-        let sql = claimSQL
-        let args: [any SQLBindable] = [lease, now, limit] + claimTypes.map { $0 as any SQLBindable }
+        let (sql, args) = (claimSQL, dueArguments(lease: lease, now: now, limit: limit))
         // Background, as the job outcome below: webhooks waiting for their 200 go first. At foreground priority
         // the job worker's claims and outcomes took the writer from the processor, and processing an 8 s burst
         // caught up 27 s after it instead of 11 s (both with the old quarter share, one run each). Jobs run at
@@ -196,11 +205,9 @@ public actor JobQueue {
 
     /// Jobs of handled types that are due now.
     public func dueCount() async throws -> Int {
-        let now = clock()
-        let types = handledTypes
-        return Int(try await database.read { conn in
-            try conn.scalarInt("SELECT count(*) FROM message_jobs WHERE \(Self.dueCondition)", [types, now, now])
-        } ?? 0)
+        guard !handlers.isEmpty else { return 0 }
+        let (sql, args) = (dueCountSQL, dueArguments(lease: 0, now: clock(), limit: 0))
+        return Int(try await database.read { conn in try conn.scalarInt(sql, args) } ?? 0)
     }
 
     /// The depth gauge's query (public for the test of its plan): in the order of the `message_jobs_state` index,

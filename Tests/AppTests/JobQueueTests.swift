@@ -104,6 +104,8 @@ final class JobQueueTests: XCTestCase {
         try await enqueue("a", key: "a-later", runAt: now + 1000)
         try await enqueue("c", key: "c-unhandled", runAt: now - 900)
         let q = queue(["a": { _ in .done }, "b": { _ in .done }])
+        let due = try await q.dueCount()
+        XCTAssertEqual(due, 5, "the count agrees with what the claims take")
         let first = try await q.claim(limit: 3).map { $0.idempotencyKey ?? "" }
         XCTAssertEqual(Set(first), ["b-failed", "a300", "a-expired"])
         let second = try await q.claim(limit: 3).map { $0.idempotencyKey ?? "" }
