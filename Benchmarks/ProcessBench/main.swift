@@ -98,7 +98,7 @@ func run() async throws {
         ran += s.processed
         if s.processed == 0 { break }
         lastRound = Double(s.processed) / (now() - roundStart)
-        if ran <= s.processed {
+        if ran == s.processed {
             print(String(format: "job queue: the first second with %d jobs behind: %.0f jobs/s", counts.3, lastRound))
         }
     }
