@@ -21,12 +21,17 @@ public enum Hex {
         return Array(bytes).withUnsafeBufferPointer { encode(buffer: $0) }
     }
 
-    static func encode(buffer: UnsafeBufferPointer<UInt8>) -> String {
+    /// Lowercase hex of `buffer`, with a "-" before each byte whose index is in `dashes` (the UUID form).
+    static func encode(buffer: UnsafeBufferPointer<UInt8>, dashes: [Int] = []) -> String {
         guard !buffer.isEmpty else { return "" }
         return digits.withUnsafeBufferPointer { table in
-            String(unsafeUninitializedCapacity: buffer.count * 2) { out in
+            String(unsafeUninitializedCapacity: buffer.count * 2 + dashes.count) { out in
                 var i = 0
-                for b in buffer {
+                for (n, b) in buffer.enumerated() {
+                    if dashes.contains(n) {
+                        out[i] = UInt8(ascii: "-")
+                        i += 1
+                    }
                     out[i] = table[Int(b >> 4)]
                     out[i + 1] = table[Int(b & 0x0F)]
                     i += 2

@@ -31,15 +31,10 @@ public enum Identifier {
 
     /// 16 bytes in the 8-4-4-4-12 lowercase form.
     public static func format(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(36)
-        for (i, b) in bytes.enumerated() {
-            if i == 4 || i == 6 || i == 8 || i == 10 { out.append(UInt8(ascii: "-")) }
-            out.append(Hex.digits[Int(b >> 4)])
-            out.append(Hex.digits[Int(b & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        bytes.withUnsafeBufferPointer { Hex.encode(buffer: $0, dashes: uuidDashes) }
     }
+
+    private static let uuidDashes = [4, 6, 8, 10]
 
     /// Lowercase hex of bytes.
     public static func hexString<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 { Hex.encode(bytes) }

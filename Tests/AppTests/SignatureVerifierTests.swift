@@ -16,6 +16,7 @@ final class SignatureVerifierTests: XCTestCase {
         let hex = Identifier.hexString(bytes)
         XCTAssertEqual(hex.utf8.count, 64)
         XCTAssertEqual(Hex.decode(Array(hex.utf8)), bytes, "round trip")
+        XCTAssertEqual(Identifier.format(Array(0..<16)), "00010203-0405-0607-0809-0a0b0c0d0e0f", "the UUID form")
     }
 
     func testManyThreadsAtOnceAllVerifyAndForeignSignaturesFail() {
