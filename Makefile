@@ -44,10 +44,16 @@ demo: build
 test: deps
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y postgresql; }
 	$(SWIFT) build --build-tests
-	@# CI shows only the end of the output: on a failure, the failing assertions are printed again last.
-	@{ $(SWIFT) test --skip-build 2>&1; echo $$? > .build/test.rc; } | tee .build/test.log
+	@# CI shows only the end of the output: on a failure, the failing assertions are printed again last, and on a
+	@# crash the test that was running and the crashed thread's frames (registers and images left out).
+	@{ SWIFT_BACKTRACE=enable=yes,registers=none,images=none $(SWIFT) test --skip-build 2>&1; echo $$? > .build/test.rc; } \
+		| tee .build/test.log
 	@rc=$$(cat .build/test.rc); [ "$$rc" -eq 0 ] || { echo "== failed tests (from .build/test.log) =="; \
-		grep -E ": error: |' failed \(" .build/test.log; exit "$$rc"; }
+		grep -E ": error: |' failed \(" .build/test.log; \
+		if grep -q "Program crashed" .build/test.log; then echo "== crash, during:"; \
+		  grep -E "^Test Case '.*' started" .build/test.log | tail -1; \
+		  awk '/Program crashed/{p=1} /^Backtrace took/{p=0} p' .build/test.log | head -80; fi; \
+		exit "$$rc"; }
 	$(SWIFT) build --product FuzzHarness
 	./.build/debug/FuzzHarness Fuzz/corpus Fuzz/regressions
 

@@ -65,6 +65,7 @@ public final class SQLiteConnection {
 
     /// Runs one or more statements without parameters (pragmas, migrations, BEGIN/COMMIT).
     public func execute(_ sql: String) throws(StoreError) {
+        guard db != nil else { throw Self.closedError(sql) }
         var errmsg: UnsafeMutablePointer<CChar>?
         let rc = sqlite3_exec(db, sql, nil, nil, &errmsg)
         if let errmsg { sqlite3_free(errmsg) }
@@ -147,12 +148,19 @@ public final class SQLiteConnection {
 
     private func prepared(_ sql: String) throws(StoreError) -> OpaquePointer {
         if let stmt = cache[sql] { return stmt }
+        guard db != nil else { throw Self.closedError(sql) }
         var stmt: OpaquePointer?
         let rc = sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, nil)
         guard rc == SQLITE_OK, let stmt else { throw StoreError.from(db, code: rc, sql: sql) }
         cache[sql] = stmt
         preparedCount += 1
         return stmt
+    }
+
+    /// A use after `close()` (a late read the closer did not wait for): a clear error, not SQLite's generic misuse.
+    private static func closedError(_ sql: String) -> StoreError {
+        StoreError(kind: .misuse, code: SQLITE_MISUSE, extendedCode: SQLITE_MISUSE, message: "the connection is closed",
+                   sql: sql)
     }
 
     /// Called (deferred) after every use: resets the statement, or finalizes it when `failed` evicted it.

@@ -171,6 +171,30 @@ final class DatabaseTests: StoreTestCase {
         await db.close()
     }
 
+    /// A read that arrives after `close()` (a background read-ahead the closer did not wait for) gets an error:
+    /// the connection is gone and SQLite, built without API armor, would dereference the closed handle (a crash
+    /// CI saw once, with signal 11 in the test run).
+    func testAReadAfterCloseThrowsInsteadOfTouchingTheClosedHandle() async throws {
+        let db = try await openDatabase()
+        try await db.write { try insertEvent($0, hash: "before-close") }
+        await db.close()
+        for _ in 0..<4 {
+            do {
+                _ = try await db.read { try $0.scalarInt("SELECT count(*) FROM webhook_events") }
+                XCTFail("a read after close must fail")
+            } catch let error as StoreError {
+                XCTAssertEqual(error.kind, .misuse, "\(error)")
+                XCTAssertTrue(error.message.contains("closed"), error.message)
+            }
+        }
+        do {
+            try await db.write { try insertEvent($0, hash: "after-close") }
+            XCTFail("a write after close must fail")
+        } catch let error as StoreError {
+            XCTAssertEqual(error.kind, .misuse, "\(error)")
+        }
+    }
+
     func testStatementsArePreparedOnce() async throws {
         let db = try await openDatabase()
         try await db.write { try insertEvent($0, hash: "first") }
