@@ -1,5 +1,6 @@
 import Foundation
 import Store
+import Actors
 
 /// `wasla doctor`: the effective configuration with secrets masked, what each feature lacks, and the state of
 /// the database (read-only: safe while a server runs).
@@ -22,7 +23,7 @@ enum Doctor {
                 let events = try conn.query("SELECT processing_status, count(*) FROM webhook_events GROUP BY 1 ORDER BY 1") {
                     "\($0.string(0) ?? "?") \($0.int(1) ?? 0)"
                 }
-                let jobs = try conn.query("SELECT status, count(*) FROM message_jobs GROUP BY 1 ORDER BY 1") {
+                let jobs = try conn.query(JobQueue.countByStateQuery) {
                     "\($0.string(0) ?? "?") \($0.int(1) ?? 0)"
                 }
                 lines.append("  webhook events: \(events.isEmpty ? "none" : events.joined(separator: ", "))")

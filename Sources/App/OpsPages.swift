@@ -42,7 +42,7 @@ struct OpsPages: Sendable {
             let perMinute = try conn.query(Self.perMinuteQuery, [firstMinute]) {
                 (Int(($0.int(0) ?? 0) - firstMinute), Int($0.int(1) ?? 0))
             }
-            let jobs = try conn.query("SELECT status, count(*) FROM message_jobs GROUP BY status ORDER BY status") {
+            let jobs = try conn.query(JobQueue.countByStateQuery) {
                 ($0.string(0) ?? "", Int($0.int(1) ?? 0))
             }
             let failed = Int(try conn.scalarInt("SELECT count(*) FROM webhook_events WHERE processing_status IN ('failed', 'unrouted')") ?? 0)

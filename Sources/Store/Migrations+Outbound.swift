@@ -130,4 +130,11 @@ extension Migrations {
         -- two thirds of the server's SQLite allocations). This index answers it in minute order: a range, no sort.
         CREATE INDEX webhook_events_minute ON webhook_events (received_at / 60000);
         """
+
+    static let v14 = """
+        -- v14: since v12 the claim reads (status, type, run_at) and no query reads (status, run_at) any more (the
+        -- counts by status use the newer index too); it cost every job an index entry on insert and two on each
+        -- change of state.
+        DROP INDEX message_jobs_due;
+        """
 }

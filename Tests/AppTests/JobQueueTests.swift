@@ -91,6 +91,19 @@ final class JobQueueTests: XCTestCase {
         XCTAssertFalse(plan.contains { $0.contains("TEMP B-TREE") }, "\(plan)")
     }
 
+    /// v14 dropped `(status, run_at)`, which no query read any more: the jobs carry the primary key, the idempotency
+    /// key and `(status, type, run_at)`, and the counts by state still come from an index in order.
+    func testJobIndexesAreTheOnesTheQueriesRead() async throws {
+        let (indexes, plan) = try await database.read { conn in
+            (try conn.query("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'message_jobs' ORDER BY name") {
+                $0.string(0) ?? ""
+            }, try conn.query("EXPLAIN QUERY PLAN " + JobQueue.countByStateQuery) { $0.string(3) ?? "" })
+        }
+        XCTAssertEqual(indexes, ["message_jobs_idempotency", "message_jobs_state", "sqlite_autoindex_message_jobs_1"])
+        XCTAssertTrue(plan.contains { $0.contains("USING COVERING INDEX message_jobs_state") }, "\(plan)")
+        XCTAssertFalse(plan.contains { $0.contains("TEMP B-TREE") }, "\(plan)")
+    }
+
     /// The claim takes the earliest due jobs across types and states: pending, failed and due again, running with an
     /// expired lease; not those not due, of a type without a handler, or leased.
     func testClaimTakesTheEarliestDueJobsAcrossTypesAndStates() async throws {
