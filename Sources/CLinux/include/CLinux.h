@@ -27,6 +27,11 @@ int wasla_malloc_tune(int arena_max, int mmap_threshold, int trim_threshold);
 int wasla_termination_pipe(void);
 /// tgkill(2): a signal to one thread of a process (the tests send SIGTERM to the server's main thread alone).
 int wasla_tgkill(int tgid, int tid, int sig);
+/// pipe2(2) with O_CLOEXEC (the tests read a child server's stderr through it).
+int wasla_pipe_cloexec(int fds[2]);
+/// posix_spawn of `path` with stdin and stdout on /dev/null, stderr on `stderr_fd`, and every other descriptor
+/// closed in the child (the tests start the real binary with it). Returns the pid, or -errno.
+int wasla_spawn(const char *path, char *const argv[], char *const envp[], int stderr_fd);
 int wasla_eventfd_write(int fd);
 int wasla_eventfd_drain(int fd);
 /// sendmsg with MSG_NOSIGNAL over an iovec array (writev takes no flags).
