@@ -245,6 +245,30 @@ public struct RunSummary: Sendable, Equatable {
 }
 
 extension JobQueue {
+    /// Done jobs are history, and the table kept every one: the dashboard's and the API's job lists, the counts by
+    /// state and the file grew with every message ever received. Those that finished more than `olderThanMillis`
+    /// ago are deleted, `chunk` at a time, each chunk its own background write (webhooks never wait behind one
+    /// large delete). Each handled type is a range of the `(status, type, run_at)` index (a done job's `run_at` is
+    /// when it finished), so a pass reads only what it deletes. Failed and dead jobs stay (they are replayable).
+    /// Returns the number deleted.
+    public func purgeDone(olderThanMillis: Int64, chunk: Int = 2_000) async throws -> Int {
+        let cutoff = clock() - olderThanMillis
+        var total = 0
+        for type in claimTypes {
+            while true {
+                let n = try await database.write(priority: .background) { conn in
+                    try conn.run("""
+                        DELETE FROM message_jobs WHERE rowid IN (
+                            SELECT rowid FROM message_jobs WHERE status = 'done' AND type = ? AND run_at < ? LIMIT ?)
+                        """, [type, cutoff, chunk])
+                }
+                total += n
+                if n < chunk { break }
+            }
+        }
+        return total
+    }
+
     /// Makes a failed or dead job due again with a fresh set of attempts (`wasla jobs retry`, the dashboard, the
     /// API). `projectID` nil: any project. Returns whether a job changed.
     public static func retry(_ conn: SQLiteConnection, id: String, projectID: String?) throws -> Bool {

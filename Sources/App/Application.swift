@@ -151,6 +151,9 @@ final class Application: Sendable {
                     try WebhookOutbox.trimLog(conn, olderThanMillis: 30 * 86_400_000, now: WallClock.nowMillis())
                 }
             },
+            .init(name: "done jobs older than 30 days removed") {
+                try await jobs.purgeDone(olderThanMillis: 30 * 86_400_000)
+            },
             .init(name: "expired sessions removed") { try await sessions.purgeExpired() },
             // Every TEMPLATE_SYNC_HOURS (0: never); failures are logged and tried at the next run.
             .init(name: "templates synced from Meta") {

@@ -91,6 +91,35 @@ final class JobQueueTests: XCTestCase {
         XCTAssertFalse(plan.contains { $0.contains("TEMP B-TREE") }, "\(plan)")
     }
 
+    /// Done jobs finished before the cutoff go, in chunks, whatever their type; recent done jobs, and failed, dead
+    /// and pending ones of any age, stay. The delete reads the index range of each type, not the table.
+    func testPurgeRemovesOnlyOldDoneJobs() async throws {
+        let now = clock.read()
+        let day: Int64 = 86_400_000
+        for i in 0..<7 { try await enqueue("a", key: "a-old-\(i)", runAt: now - 40 * day, status: "done") }
+        try await enqueue("b", key: "b-old", runAt: now - 31 * day, status: "done")
+        try await enqueue("a", key: "a-recent", runAt: now - 29 * day, status: "done")
+        try await enqueue("a", key: "a-old-dead", runAt: now - 40 * day, status: "dead")
+        try await enqueue("b", key: "b-old-failed", runAt: now - 40 * day, status: "failed")
+        try await enqueue("b", key: "b-old-pending", runAt: now - 40 * day)
+        let q = queue(["a": { _ in .done }, "b": { _ in .done }])
+        let removed = try await q.purgeDone(olderThanMillis: 30 * day, chunk: 3)
+        XCTAssertEqual(removed, 8, "seven old done jobs of a (three chunks), one of b")
+        let left = try await database.read { conn in
+            try conn.query("SELECT idempotency_key FROM message_jobs ORDER BY idempotency_key") { $0.string(0) ?? "" }
+        }
+        XCTAssertEqual(left, ["a-old-dead", "a-recent", "b-old-failed", "b-old-pending"])
+        let again = try await q.purgeDone(olderThanMillis: 30 * day, chunk: 3)
+        XCTAssertEqual(again, 0)
+        let plan = try await database.read { conn in
+            try conn.query("""
+                EXPLAIN QUERY PLAN SELECT rowid FROM message_jobs WHERE status = 'done' AND type = ? AND run_at < ? LIMIT ?
+                """, ["a", now, 3]) { $0.string(3) ?? "" }
+        }
+        XCTAssertTrue(plan.contains { $0.contains("COVERING INDEX message_jobs_state (status=? AND type=? AND run_at<?)") },
+                      "\(plan)")
+    }
+
     /// v14 dropped `(status, run_at)`, which no query read any more: the jobs carry the primary key, the idempotency
     /// key and `(status, type, run_at)`, and the counts by state still come from an index in order.
     func testJobIndexesAreTheOnesTheQueriesRead() async throws {
