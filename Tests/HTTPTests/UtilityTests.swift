@@ -1,3 +1,4 @@
+import Foundation
 @testable import HTTP
 import Support
 import XCTest
@@ -93,6 +94,29 @@ final class ResponseEncodingTests: XCTestCase {
 }
 
 final class SupportTests: XCTestCase {
+    /// Version 7 ids from the pooled random bytes: the RFC 9562 form, version and variant bits, ordered by their
+    /// millisecond, and all distinct across threads and across many refills of the 4 KiB pool (10 bytes an id).
+    func testTimeOrderedUUIDsAreWellFormedAndDistinct() {
+        let perThread = 5_000
+        let ids = Locked<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            var mine: [String] = []
+            for _ in 0..<perThread { mine.append(Identifier.uuid()) }
+            ids.withLock { $0 += mine }
+        }
+        let all = ids.withLock { $0 }
+        XCTAssertEqual(Set(all).count, 4 * perThread, "no id repeats")
+        XCTAssertEqual(Set(all.map { $0.suffix(12) }).count, 4 * perThread, "nor does the random tail alone")
+        for id in all.prefix(200) {
+            XCTAssertEqual(id.split(separator: "-").map(\.count), [8, 4, 4, 4, 12], id)
+            XCTAssertEqual(Array(id.utf8)[14], UInt8(ascii: "7"), "version 7: \(id)")
+            XCTAssertTrue("89ab".utf8.contains(Array(id.utf8)[19]), "RFC variant: \(id)")
+        }
+        let before = Identifier.uuid()
+        usleep(2_000)
+        XCTAssertLessThan(before, Identifier.uuid(), "a later millisecond sorts after")
+    }
+
     func testJSONRoundTripAndEscapes() throws {
         let v = try JSONValue.parse(#"{"a":[1,2.5,-3e2,true,null],"s":"Caf\u00e9 \ud83d\ude00 \"q\" \\ \/","o":{}}"#)
         XCTAssertEqual(v["s"]?.stringValue, "Café 😀 \"q\" \\ /")
