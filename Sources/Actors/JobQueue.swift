@@ -119,20 +119,26 @@ public actor JobQueue {
     /// has come, and running ones whose lease expired (their worker died); the earliest `run_at` first.
     public func claim(limit: Int) async throws -> [ClaimedJob] {
         guard !handlers.isEmpty, limit > 0 else { return [] }
-        let now = clock()
-        let lease = now + leaseMillis
-        let (sql, args) = (claimSQL, dueArguments(lease: lease, now: now, limit: limit))
+        let (sql, args) = claimStatement(limit: limit)
         // Background, as the job outcome below: webhooks waiting for their 200 go first. At foreground priority
         // the job worker's claims and outcomes took the writer from the processor, and processing an 8 s burst
         // caught up 27 s after it instead of 11 s (both with the old quarter share, one run each). Jobs run at
         // least once either way: an outcome lost with a power cut is a job whose lease expires, as after a crash.
-        return try await database.write(priority: .background) { conn in
-            try conn.query(sql, args) { row in
-                ClaimedJob(id: row.string(0) ?? "", type: row.string(1) ?? "",
-                           payload: (try? JSONValue.parse(row.string(2) ?? "null")) ?? .null,
-                           attempt: Int(row.int(3) ?? 1), maxAttempts: Int(row.int(4) ?? 1),
-                           idempotencyKey: row.string(5))
-            }
+        return try await database.write(priority: .background) { conn in try Self.claimed(conn, sql, args) }
+    }
+
+    /// The claim's SQL and bindings as of now.
+    private func claimStatement(limit: Int) -> (String, [any SQLBindable]) {
+        let now = clock()
+        return (claimSQL, dueArguments(lease: now + leaseMillis, now: now, limit: limit))
+    }
+
+    private static func claimed(_ conn: SQLiteConnection, _ sql: String, _ args: [any SQLBindable]) throws -> [ClaimedJob] {
+        try conn.query(sql, args) { row in
+            ClaimedJob(id: row.string(0) ?? "", type: row.string(1) ?? "",
+                       payload: (try? JSONValue.parse(row.string(2) ?? "null")) ?? .null,
+                       attempt: Int(row.int(3) ?? 1), maxAttempts: Int(row.int(4) ?? 1),
+                       idempotencyKey: row.string(5))
         }
     }
 
@@ -141,6 +147,13 @@ public actor JobQueue {
     /// frames and takes a turn of the writer from webhooks and processing (with the default 4 jobs a round: 2
     /// transactions instead of 5). On ingest the gain was within the machine's noise (docs/performance.md).
     public func finish(_ results: [(job: ClaimedJob, outcome: JobOutcome)]) async throws -> [String] {
+        try await finish(results, thenClaim: 0).states
+    }
+
+    /// Records the outcomes and, in the same transaction, claims up to `limit` more: the worker's rounds take one
+    /// turn of the writer each instead of two.
+    func finish(_ results: [(job: ClaimedJob, outcome: JobOutcome)],
+                thenClaim limit: Int) async throws -> (states: [String], next: [ClaimedJob]) {
         let now = clock()
         let rows: [(id: String, state: String, runAt: Int64, error: String?)] = results.map { job, outcome in
             switch outcome {
@@ -153,7 +166,8 @@ public actor JobQueue {
                 return (job.id, "dead", now, why)
             }
         }
-        try await database.write(priority: .background) { conn in
+        let claim = limit > 0 && !handlers.isEmpty ? claimStatement(limit: limit) : nil
+        let next = try await database.write(priority: .background) { conn in
             for row in rows {
                 try conn.run("""
                     UPDATE message_jobs SET status = ?, run_at = ?, lease_until = NULL, last_error = COALESCE(?, last_error),
@@ -161,9 +175,10 @@ public actor JobQueue {
                     WHERE id = ? AND status = 'running'
                     """, [row.state, row.runAt, row.error, row.state, row.error, now, row.id])
             }
+            return try claim.map { try Self.claimed(conn, $0.0, $0.1) } ?? []
         }
         for (result, row) in zip(results, rows) { metrics.finished.increment([result.job.type, row.state]) }
-        return rows.map(\.state)
+        return (rows.map(\.state), next)
     }
 
     func backoff(afterAttempt attempt: Int) -> Int64 {
@@ -176,9 +191,8 @@ public actor JobQueue {
     public func runDue(concurrency: Int, budgetMillis: Int64) async throws -> RunSummary {
         var summary = RunSummary()
         let deadline = clock() + budgetMillis
-        while clock() < deadline {
-            let jobs = try await claim(limit: concurrency)
-            if jobs.isEmpty { break }
+        var jobs = budgetMillis > 0 ? try await claim(limit: concurrency) : []
+        while !jobs.isEmpty {
             let (handlers, duration) = (self.handlers, metrics.duration)
             let outcomes = await withTaskGroup(of: (job: ClaimedJob, outcome: JobOutcome).self) { group in
                 for job in jobs {
@@ -193,10 +207,13 @@ public actor JobQueue {
                 for await r in group { out.append(r) }
                 return out
             }
-            for state in try await finish(outcomes) {
+            // The next round's claim rides in the outcomes' transaction, while the budget lasts.
+            let (states, next) = try await finish(outcomes, thenClaim: clock() < deadline ? concurrency : 0)
+            for state in states {
                 summary.processed += 1
                 if state == "done" { summary.succeeded += 1 } else { summary.failed += 1 }
             }
+            jobs = next
         }
         summary.remaining = try await dueCount()
         try await refreshDepth()

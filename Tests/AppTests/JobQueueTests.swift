@@ -202,6 +202,19 @@ final class JobQueueTests: XCTestCase {
         XCTAssertEqual(x.1, 2)
     }
 
+    /// Each round's outcomes and the next round's claim share a transaction: 8 jobs, 4 at a time, in 3 writes (the
+    /// first claim, then two of outcomes with a claim) where separate claims and outcomes took 5.
+    func testRoundsClaimTheNextInTheOutcomesTransaction() async throws {
+        for i in 0..<8 { try await enqueue("ok", key: "job-\(i)") }
+        let q = queue(["ok": { _ in .done }])
+        let before = database.writer.stats.transactions
+        let summary = try await q.runDue(concurrency: 4, budgetMillis: 1000)
+        XCTAssertEqual(database.writer.stats.transactions - before, 3)
+        XCTAssertEqual([summary.processed, summary.succeeded, summary.remaining], [8, 8, 0])
+        let states = try await Array(0..<8).asyncMap { try await self.state("job-\($0)").0 }
+        XCTAssertEqual(Set(states), ["done"])
+    }
+
     func testOneRoundRecordsEveryOutcomeInOneTransaction() async throws {
         try await enqueue("ok", key: "done")
         try await enqueue("flaky", key: "retry")
@@ -211,8 +224,8 @@ final class JobQueueTests: XCTestCase {
                        "bad": { _ in .permanent("131026 undeliverable") }])
         let before = database.writer.stats.transactions
         let summary = try await q.runDue(concurrency: 4, budgetMillis: 1000)
-        // One claim of the four, one write of their four outcomes, one claim that finds nothing due.
-        XCTAssertEqual(database.writer.stats.transactions - before, 3)
+        // One claim of the four, then one write of their four outcomes with the next claim, which finds nothing.
+        XCTAssertEqual(database.writer.stats.transactions - before, 2)
         XCTAssertEqual([summary.processed, summary.succeeded, summary.failed, summary.remaining], [4, 1, 3, 0])
         let states = try await ["done", "retry", "exhausted", "permanent"].asyncMap { try await self.state($0) }
         XCTAssertEqual(states.map(\.0), ["done", "failed", "dead", "dead"])
