@@ -9,9 +9,10 @@ import Support
 /// here is stopped by its PID (`kill` / `stop`, and in `deinit` as a last resort).
 ///
 /// posix_spawn, a reader thread on its stderr pipe and waitpid, rather than Foundation's Process, Pipe and
-/// `readabilityHandler`: CI once saw the test process die of signal 11 with no frame of ours in what it kept,
-/// and those three run dispatch sources and a SIGCHLD monitor of Foundation's over descriptors this class closes.
-/// Here the child is reaped by this class alone and the pipe is read until EOF by one thread that owns it.
+/// `readabilityHandler`, as a precaution: CI once saw the test process die of signal 11 (the part of its output
+/// that was kept had no frames, so the cause is unknown; ASan and TSan find nothing of ours), and those three run
+/// Foundation's dispatch sources and child monitor over descriptors that tests close. Here the child is reaped
+/// by this class alone and the pipe is read until EOF by the one thread that owns it.
 public final class ServerProcess: @unchecked Sendable {
     public let port: Int
     public let pid: Int32
