@@ -90,11 +90,15 @@ tsan: deps
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
 	$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --skip CrashRecoveryTests --skip QueueCrashTests
 
-# The test suite under AddressSanitizer (LeakSanitizer included), in its own build directory. The subprocess tests
-# run the ASan-built binary too; a leak report of a server that a test kills is printed, not a failure.
+# The test suite under AddressSanitizer, in its own build directory. LeakSanitizer checks the real binary: the servers
+# the subprocess tests start (ASan-built too), with the suppression in Tests/lsan.supp, explained there.
+# It is off in the test process itself, which keeps every application and fake server its tests started until it
+# exits (reference cycles between a server, its routes and their handlers, which are never freed in a process that
+# starts one): about 0.9 GB reported as indirect leaks at the end of the suite.
 asan: deps
 	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
-	$(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
+	ASAN_OPTIONS=detect_leaks=0 WASLA_CHILD_ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp \
+		$(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
 
 # libFuzzer with AddressSanitizer (Fuzz/Harness) over the HTTP parser, the cookie/form/multipart parsers and the
 # webhook payload, for FUZZ_SECONDS (default 120) from the seed corpus Fuzz/corpus. A crash is saved under

@@ -45,6 +45,8 @@ public final class ServerProcess: @unchecked Sendable {
         env["PORT"] = "0"
         env["LOG_FORMAT"] = "json"
         env["LOG_LEVEL"] = "info"  // the "listening" line, which names the port, is logged at info
+        // `make asan` turns leak detection off in the test process and on in the servers it starts (Makefile).
+        if let childOptions = env["WASLA_CHILD_ASAN_OPTIONS"] { env["ASAN_OPTIONS"] = childOptions }
         let argv = shellPrefix.map { ["/bin/sh", "-c", "\($0) exec '\(binary)' serve"] } ?? [binary, "serve"]
         var fds: [Int32] = [0, 0]
         guard wasla_pipe_cloexec(&fds) == 0 else { throw ClientError("pipe2: errno \(errno)") }
