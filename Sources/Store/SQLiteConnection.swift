@@ -116,11 +116,11 @@ public final class SQLiteConnection {
         try queryOne(sql, arguments) { row in row.int(0) } ?? nil
     }
 
-    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(db) }
+    public var lastInsertRowID: Int64 { db.map { sqlite3_last_insert_rowid($0) } ?? 0 }
 
     /// False when no transaction is open: after SQLITE_FULL, SQLITE_IOERR or SQLITE_NOMEM SQLite may roll the
     /// whole transaction back on its own, and later statements would run (and commit) outside it.
-    public var inTransaction: Bool { sqlite3_get_autocommit(db) == 0 }
+    public var inTransaction: Bool { db.map { sqlite3_get_autocommit($0) == 0 } ?? false }
 
     /// The connection's most recent error (the one that ended a transaction behind the caller's back).
     public func lastError(context: String) -> StoreError {
