@@ -142,16 +142,10 @@ public actor JobQueue {
         }
     }
 
-    /// Records the outcomes of a round of jobs in one transaction; returns the state each job is now in, in order.
-    /// One write per round instead of one per job: every background transaction is a commit with its own WAL
-    /// frames and takes a turn of the writer from webhooks and processing (with the default 4 jobs a round: 2
-    /// transactions instead of 5). On ingest the gain was within the machine's noise (docs/performance.md).
-    public func finish(_ results: [(job: ClaimedJob, outcome: JobOutcome)]) async throws -> [String] {
-        try await finish(results, thenClaim: 0).states
-    }
-
-    /// Records the outcomes and, in the same transaction, claims up to `limit` more: the worker's rounds take one
-    /// turn of the writer each instead of two.
+    /// Records the outcomes of a round of jobs in one transaction and, in the same transaction, claims up to
+    /// `limit` more; returns the state each job is now in, in order, and the jobs claimed. One write per round
+    /// instead of one per job and one per claim: every background transaction is a commit with its own WAL frames
+    /// and takes a turn of the writer from webhooks and processing.
     func finish(_ results: [(job: ClaimedJob, outcome: JobOutcome)],
                 thenClaim limit: Int) async throws -> (states: [String], next: [ClaimedJob]) {
         let now = clock()
