@@ -11,6 +11,8 @@ public struct ClaimedJob: Sendable {
     public let attempt: Int
     public let maxAttempts: Int
     public let idempotencyKey: String?
+    /// When the claim's lease ends (wall-clock milliseconds).
+    public let leaseUntil: Int64
 }
 
 /// What a handler reports.
@@ -54,6 +56,9 @@ public actor JobQueue {
     let claimTypes: [String]
     let claimSQL: String
     let dueCountSQL: String
+    /// The handlers' mean run time (an exponentially weighted average, nanoseconds; 0 before the first job):
+    /// how many jobs a run holds claimed ahead of its handlers (`handSize`).
+    var meanRunNanos = 0.0
 
     public init(database: Database, handlers: [String: JobHandler], metrics: JobMetrics, leaseMillis: Int64 = 300_000,
                 backoffBaseMillis: Int64 = 2_000, backoffCapMillis: Int64 = 3_600_000,
@@ -106,7 +111,7 @@ public actor JobQueue {
         """
         UPDATE message_jobs SET status = 'running', lease_until = ?1, attempts = attempts + 1, updated_at = ?2
         WHERE rowid IN (SELECT job FROM (\(dueJobs(typeCount: typeCount, limited: true))) ORDER BY run_at LIMIT ?3)
-        RETURNING id, type, payload, attempts, max_attempts, idempotency_key
+        RETURNING id, type, payload, attempts, max_attempts, idempotency_key, lease_until
         """
     }
 
@@ -138,7 +143,7 @@ public actor JobQueue {
             ClaimedJob(id: row.string(0) ?? "", type: row.string(1) ?? "",
                        payload: (try? JSONValue.parse(row.string(2) ?? "null")) ?? .null,
                        attempt: Int(row.int(3) ?? 1), maxAttempts: Int(row.int(4) ?? 1),
-                       idempotencyKey: row.string(5))
+                       idempotencyKey: row.string(5), leaseUntil: row.int(6) ?? 0)
         }
     }
 
@@ -146,7 +151,8 @@ public actor JobQueue {
     /// `limit` more; returns the state each job is now in, in order, and the jobs claimed. One write per round
     /// instead of one per job and one per claim: every background transaction is a commit with its own WAL frames
     /// and takes a turn of the writer from webhooks and processing.
-    func finish(_ results: [(job: ClaimedJob, outcome: JobOutcome)],
+    /// `releasing`: jobs claimed and never started, given back as they were (pending, the attempt uncounted).
+    func finish(_ results: [(job: ClaimedJob, outcome: JobOutcome)], releasing: [ClaimedJob] = [],
                 thenClaim limit: Int) async throws -> (states: [String], next: [ClaimedJob]) {
         let now = clock()
         let rows: [(id: String, state: String, runAt: Int64, error: String?)] = results.map { job, outcome in
@@ -169,6 +175,13 @@ public actor JobQueue {
                     WHERE id = ? AND status = 'running'
                     """, [row.state, row.runAt, row.error, row.state, row.error, now, row.id])
             }
+            for job in releasing {
+                // Only while the lease is still this run's: an expired one may be another worker's by now.
+                try conn.run("""
+                    UPDATE message_jobs SET status = 'pending', attempts = attempts - 1, lease_until = NULL, updated_at = ?
+                    WHERE id = ? AND status = 'running' AND lease_until = ?
+                    """, [now, job.id, job.leaseUntil])
+            }
             return try claim.map { try Self.claimed(conn, $0.0, $0.1) } ?? []
         }
         for (result, row) in zip(results, rows) { metrics.finished.increment([result.job.type, row.state]) }
@@ -179,39 +192,6 @@ public actor JobQueue {
         let exponential = backoffBaseMillis << Int64(min(max(attempt - 1, 0), 20))
         let capped = min(exponential, backoffCapMillis)
         return Int64.random(in: (capped / 2)...max(capped / 2, capped))  // jitter: half to full
-    }
-
-    /// Claims and runs due jobs, `concurrency` at a time, until none is due or `budgetMillis` is spent.
-    public func runDue(concurrency: Int, budgetMillis: Int64) async throws -> RunSummary {
-        var summary = RunSummary()
-        let deadline = clock() + budgetMillis
-        var jobs = budgetMillis > 0 ? try await claim(limit: concurrency) : []
-        while !jobs.isEmpty {
-            let (handlers, duration) = (self.handlers, metrics.duration)
-            let outcomes = await withTaskGroup(of: (job: ClaimedJob, outcome: JobOutcome).self) { group in
-                for job in jobs {
-                    group.addTask {
-                        let started = MonotonicClock.nowNanos()
-                        let outcome = await handlers[job.type]?(job) ?? .retry("no handler for \(job.type)")
-                        duration.observe(Double(MonotonicClock.nowNanos() - started) / 1e9)
-                        return (job, outcome)
-                    }
-                }
-                var out: [(job: ClaimedJob, outcome: JobOutcome)] = []
-                for await r in group { out.append(r) }
-                return out
-            }
-            // The next round's claim rides in the outcomes' transaction, while the budget lasts.
-            let (states, next) = try await finish(outcomes, thenClaim: clock() < deadline ? concurrency : 0)
-            for state in states {
-                summary.processed += 1
-                if state == "done" { summary.succeeded += 1 } else { summary.failed += 1 }
-            }
-            jobs = next
-        }
-        summary.remaining = try await dueCount()
-        try await refreshDepth()
-        return summary
     }
 
     /// Jobs of handled types that are due now.
