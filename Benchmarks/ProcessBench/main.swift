@@ -85,7 +85,7 @@ func run() async throws {
     print("check: every event processed, every message stored once")
 
     // The job queue's own cost: the whole backlog of jobs just queued, claimed and finished as the server's
-    // worker does (4 a round), with handlers that do nothing. Claims must not slow down with the backlog.
+    // worker does (4 handlers at a time), with handlers that do nothing. Claims must not slow down with the backlog.
     let done: JobHandler = { _ in .done }
     let queue = JobQueue(database: database, handlers: ["workflow.inbound": done, "media.download": done],
                          metrics: JobMetrics())
@@ -105,7 +105,7 @@ func run() async throws {
     let jobSeconds = now() - jobsStart
     let left = try await database.read { try $0.scalarInt("SELECT count(*) FROM message_jobs WHERE status != 'done'") ?? -1 }
     await database.close()
-    print(String(format: "job queue: %d jobs in %.2f s: %.0f jobs/s (claim and finish, 4 a round; the last second %.0f/s)",
+    print(String(format: "job queue: %d jobs in %.2f s: %.0f jobs/s (claim and finish, 4 at a time; the last second %.0f/s)",
                  ran, jobSeconds, Double(ran) / jobSeconds, lastRound))
     if ran != counts.3 || left != 0 {
         print("CHECK FAILED: expected \(counts.3) jobs run and none left, ran \(ran), left \(left)")
