@@ -114,8 +114,11 @@ extension EventApplier {
             try enqueueJob(type: "media.download", key: "media:\(media.id)", projectID: route.projectID,
                            payload: .object(fields))
         }
-        // Keyed by the time-ordered row id (one per wamid), not the wamid: wamids sort by sender, so each new key
-        // would land on a random leaf of the unique index.
+        // Only for a workflow with something to run: a job per message that does nothing was 18 % of a processing
+        // batch's time (perf), a row kept for 30 days, and work for the job worker. Keyed by the
+        // time-ordered row id (one per wamid), not the wamid: wamids sort by sender, so each new key would land on
+        // a random leaf of the unique index.
+        guard try workflowRuns(route.workflowID) else { return }
         try enqueueJob(type: "workflow.inbound", key: "inbound:\(messageRowID)", projectID: route.projectID,
                        payload: .object([("message_id", .string(messageRowID)),
                                          ("whatsapp_message_id", .string(message.id)),

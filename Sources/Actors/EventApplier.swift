@@ -35,11 +35,14 @@ final class RouteCache {
     /// "u:project:user_id" and "w:project:wa_id": the same customer's next message skips the read. A contact
     /// this batch updates is dropped, so the next upsert reads it again.
     var contacts: [String: StoredContact] = [:]
+    /// Whether a workflow has anything to run for an inbound message (active, with an active step), by id.
+    var workflowRuns: [String: Bool] = [:]
 
     /// Forgets what a rolled-back savepoint may have written.
     func forget() {
         routes.removeAll()
         contacts.removeAll()
+        workflowRuns.removeAll()
     }
 }
 
@@ -236,6 +239,18 @@ struct EventApplier {
     // MARK: Jobs
 
     /// Enqueues a side effect for the job queue, once per idempotency key.
+    /// Whether the workflow is active and has an active step: a `workflow.inbound` job for any other would do
+    /// nothing (`WorkflowRunner` returns at once), and the default workflow of a new install has no steps.
+    func workflowRuns(_ workflowID: String) throws -> Bool {
+        if let known = routes.workflowRuns[workflowID] { return known }
+        let runs = try conn.scalarInt("""
+            SELECT EXISTS (SELECT 1 FROM workflows w JOIN workflow_steps s ON s.workflow_id = w.id
+                           WHERE w.id = ? AND w.is_active = 1 AND s.is_active = 1)
+            """, [workflowID]) == 1
+        routes.workflowRuns[workflowID] = runs
+        return runs
+    }
+
     mutating func enqueueJob(type: String, key: String, projectID: String, payload: JSONValue) throws {
         let inserted = try conn.run("""
             INSERT INTO message_jobs (id, type, status, payload, run_at, idempotency_key, project_id, created_at, updated_at)

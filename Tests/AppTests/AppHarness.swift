@@ -46,6 +46,22 @@ final class AppHarness {
         return try conn.readResponse()
     }
 
+    /// Adds a step to the default workflow. A message gets a `workflow.inbound` job only while its workflow has
+    /// an active step.
+    func addStep(_ type: String, position: Int = 1, config: String, id: String = Identifier.uuid()) async throws {
+        try await app.database.write { [workflow = app.defaults.workflowID] conn in
+            try conn.run("""
+                INSERT INTO workflow_steps (id, workflow_id, position, type, config, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, 0, 0)
+                """, [id, workflow, position, type, config])
+        }
+    }
+
+    /// A step that never matches, so each inbound message gets a workflow job that sends nothing.
+    func addQuietStep() async throws {
+        try await addStep("auto_reply", config: #"{"keywords":["no such word"],"text":"unused"}"#)
+    }
+
     func eventCount() async throws -> Int64 {
         try await app.database.read { try $0.scalarInt("SELECT count(*) FROM webhook_events") } ?? -1
     }

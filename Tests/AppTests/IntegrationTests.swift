@@ -67,13 +67,9 @@ final class IntegrationTests: XCTestCase {
     }
 
     func testForwardStepSendsTheMessageToTheChosenIntegrationOnce() async throws {
-        try await h.app.database.write { [workflow = h.app.defaults.workflowID] conn in
-            try conn.run("""
-                INSERT INTO workflow_steps (id, workflow_id, position, type, config, created_at, updated_at)
-                VALUES ('fwd', ?, 1, 'forward', '{"integration":"helpdesk","keywords":["refund"],"payload":{"queue":"billing"}}', 0, 0),
-                       ('fwd2', ?, 2, 'forward', '{"integration":"env-erp","keywords":["refund"]}', 0, 0)
-                """, [workflow, workflow])
-        }
+        try await h.addStep("forward", position: 1, config: #"{"integration":"helpdesk","keywords":["refund"],"payload":{"queue":"billing"}}"#,
+                            id: "fwd")
+        try await h.addStep("forward", position: 2, config: #"{"integration":"env-erp","keywords":["refund"]}"#, id: "fwd2")
         let now = Int(Date().timeIntervalSince1970)
         XCTAssertEqual(try h.post(Meta.envelope(messages: [Meta.text("wamid.F1", "I want a refund", timestamp: now)])).status, 200)
         _ = try await h.app.processor.drain()

@@ -12,6 +12,7 @@ final class OpsPagesTests: XCTestCase {
     override func setUp() async throws {
         h = try await AppHarness(["QUEUE_WORKER": "off", "SESSION_SECRET": String(repeating: "o", count: 40),
                                   "BASIC_AUTH_USERS": "a@example.com:admin-password-1:admin,v@example.com:viewer-password-1:viewer"])
+        try await h.addQuietStep()
         let env = Meta.envelope(contacts: [Meta.contact("15550000001", name: "<b>Eve</b>")],
                                 messages: [Meta.text("wamid.O1", "hi", timestamp: Int(Date().timeIntervalSince1970))])
         XCTAssertEqual(try h.post(env).status, 200)

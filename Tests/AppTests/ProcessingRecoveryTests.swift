@@ -14,6 +14,7 @@ final class ProcessingRecoveryTests: XCTestCase {
 
     func testRestartProcessesStoredEventsExactlyOnce() async throws {
         let first = try await AppHarness()
+        try await first.addQuietStep()
         await first.app.processor.stop()  // as if the process died right after the commits
         let c = try first.client()
         for i in 0..<20 {
@@ -46,6 +47,7 @@ final class ProcessingRecoveryTests: XCTestCase {
     /// foreign key).
     func testAFailingEventInABatchSparesItsNeighbours() async throws {
         let h = try await AppHarness()
+        try await h.addQuietStep()
         await h.app.processor.stop()  // the three events are processed below, in one batch
         try await h.app.database.write { conn in
             try conn.execute("""

@@ -70,11 +70,30 @@ final class ProcessingTests: XCTestCase {
         let conversation = try await rows("SELECT status, last_inbound_at FROM conversations")
         XCTAssertEqual(conversation.first?[0], "open")
         XCTAssertEqual(conversation.first?[1], "1700000000000")
-        try await expect("""
-            SELECT j.type FROM message_jobs j JOIN messages m ON j.idempotency_key = 'inbound:' || m.id
-            WHERE m.whatsapp_message_id = 'wamid.T1'
-            """, "workflow.inbound")
+        try await expect("SELECT count(*) FROM message_jobs", "0", "the default workflow has no step: nothing to run")
         try await expect("SELECT processing_status FROM webhook_events", "processed")
+    }
+
+    /// A message gets a `workflow.inbound` job only while its workflow is active and has an active step; media
+    /// is downloaded either way.
+    func testWorkflowJobOnlyForAWorkflowWithSomethingToRun() async throws {
+        let workflow = h.app.defaults.workflowID
+        try await deliver(Meta.envelope(messages: [Meta.text("wamid.W1", "no steps")]))
+        try await h.addStep("auto_reply", config: #"{"text":"hi"}"#, id: "step-1")
+        try await h.app.database.write { try $0.run("UPDATE workflow_steps SET is_active = 0 WHERE id = 'step-1'") }
+        try await deliver(Meta.envelope(messages: [Meta.text("wamid.W2", "an inactive step")]))
+        try await h.app.database.write { try $0.run("UPDATE workflow_steps SET is_active = 1 WHERE id = 'step-1'") }
+        try await h.app.database.write { try $0.run("UPDATE workflows SET is_active = 0 WHERE id = ?", [workflow]) }
+        try await deliver(Meta.envelope(messages: [Meta.text("wamid.W3", "an inactive workflow")]))
+        try await h.app.database.write { try $0.run("UPDATE workflows SET is_active = 1 WHERE id = ?", [workflow]) }
+        try await deliver(Meta.envelope(messages: [Meta.text("wamid.W4", "an active step"),
+                                                   Meta.text("wamid.W5", "the same batch, the same answer")]))
+        let jobs = try await rows("""
+            SELECT m.whatsapp_message_id FROM message_jobs j JOIN messages m ON j.idempotency_key = 'inbound:' || m.id
+            WHERE j.type = 'workflow.inbound' ORDER BY 1
+            """)
+        XCTAssertEqual(jobs.map { $0[0] }, ["wamid.W4", "wamid.W5"])
+        try await expect("SELECT count(*) FROM messages", "5")
     }
 
     func testEveryMessageType() async throws {

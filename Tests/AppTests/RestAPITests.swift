@@ -115,6 +115,7 @@ final class RestAPITests: XCTestCase {
 final class OpsAPITests: XCTestCase {
     func testOpsEndpointsAndTheirScope() async throws {
         let h = try await AppHarness(["QUEUE_WORKER": "off", "BASIC_AUTH_USERS": "ops@example.com:ops-password-123:admin"])
+        try await h.addQuietStep()
         let body = Meta.envelope(messages: [Meta.text("wamid.OPS1", "hi", timestamp: Int(Date().timeIntervalSince1970))])
         XCTAssertEqual(try h.post(body).status, 200)
         _ = try await h.app.processor.drain()

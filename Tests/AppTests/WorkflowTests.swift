@@ -26,13 +26,7 @@ final class WorkflowTests: XCTestCase {
     }
 
     func addStep(_ type: String, position: Int, config: String) async throws {
-        let workflow = h.app.defaults.workflowID
-        try await h.app.database.write { conn in
-            try conn.run("""
-                INSERT INTO workflow_steps (id, workflow_id, position, type, config, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, 0, 0)
-                """, [Identifier.uuid(), workflow, position, type, config])
-        }
+        try await h.addStep(type, position: position, config: config)
     }
 
     /// Receives an inbound text, processes it, runs the workflow job, then the send jobs it created.

@@ -3,7 +3,8 @@ SQLite's memory and open descriptors sampled every 5 s.
 
 Load, all on 127.0.0.1: signed webhooks from 50 customers over two keep-alive connections (about 1,000/s), the
 queue endpoint every second, a signed-in user reading the overview, inbox and events pages, and an API key listing
-conversations and contacts. A warm-up comes first (at least 60 s, and until 110,000 webhooks have filled the
+conversations and contacts. The default workflow gets a step that never matches (added through the API before the
+load), so every inbound message is a workflow job for the worker: a workflow without steps gets none. A warm-up comes first (at least 60 s, and until 110,000 webhooks have filled the
 Deduplicator's bounded set); SOAK_SECONDS are measured after it.
 
 Checks: no 5xx (the queue endpoint's 429s past its rate limit are expected); resident memory less the memory SQLite
@@ -12,6 +13,7 @@ first to the last quarter of the measured window (means of the samples); open de
 count once the load stops; the job worker has kept up (no job pending 20 s after the load stops: a worker falling
 behind its workflow jobs once let a backlog and a sort of it grow for the whole run). The server is stopped by its PID.
 """
+import json
 import os
 import re
 import shutil
@@ -122,6 +124,21 @@ def call(opener, method, url, headers=None, data=None, cookies=None, timeout=10)
     return status, body
 
 
+def add_quiet_step(base, key):
+    """An auto-reply no message matches, on the default workflow: each inbound message becomes a workflow job."""
+    opener, auth = urllib.request.build_opener(), {"Authorization": "Bearer " + key}
+    status, body = call(opener, "GET", base + "/api/v1/workflows", auth)
+    workflows = json.loads(body)["data"] if status == 200 else []
+    default = [w["id"] for w in workflows if w.get("is_default")]
+    if not default:
+        raise SystemExit("no default workflow: GET /api/v1/workflows answered %d" % status)
+    step = json.dumps({"type": "auto_reply", "config": {"keywords": ["no message says this"], "text": "unused"}}).encode()
+    status, body = call(opener, "POST", base + "/api/v1/workflows/%s/steps" % default[0],
+                        dict(auth, **{"Content-Type": "application/json"}), step)
+    if status != 201:
+        raise SystemExit("adding the workflow step failed: %d %s" % (status, body[:200]))
+
+
 def queue(base, halt, counts):
     """A cron caller: a run works through due jobs for up to QUEUE_RUN_BUDGET_SEC (20 s by default), and with
     webhooks arriving all the time there are always due jobs, so the client waits longer than the budget."""
@@ -161,7 +178,8 @@ def main():
                QUEUE_SECRET="soak-queue-secret", SESSION_SECRET="s" * 40,
                BASIC_AUTH_USERS="admin@example.com:soak admin password:admin",
                WHATSAPP_GRAPH_URL="http://127.0.0.1:9", WEBHOOK_RATE_LIMIT_MAX="10000000", API_RATE_LIMIT_MAX="100000")
-    created = subprocess.run([BINARY, "keys", "create", "--name", "soak"], env=env, capture_output=True, text=True)
+    created = subprocess.run([BINARY, "keys", "create", "--name", "soak", "--scopes", "read,admin"], env=env,
+                             capture_output=True, text=True)
     if created.returncode != 0:
         raise SystemExit("keys create failed: " + created.stderr)
     key = created.stdout.split()[0]
@@ -171,6 +189,7 @@ def main():
     ok = True
     try:
         time.sleep(1)
+        add_quiet_step(base, key)
         idle_fds = len(os.listdir("/proc/%d/fd" % proc.pid))
         counts, halt = Counts(), threading.Event()
         threads = [threading.Thread(target=webhooks, args=(port, w, halt, counts)) for w in range(2)]
