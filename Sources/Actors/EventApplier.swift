@@ -238,7 +238,6 @@ struct EventApplier {
 
     // MARK: Jobs
 
-    /// Enqueues a side effect for the job queue, once per idempotency key.
     /// Whether the workflow is active and has an active step: a `workflow.inbound` job for any other would do
     /// nothing (`WorkflowRunner` returns at once), and the default workflow of a new install has no steps.
     func workflowRuns(_ workflowID: String) throws -> Bool {
@@ -251,6 +250,7 @@ struct EventApplier {
         return runs
     }
 
+    /// Enqueues a side effect for the job queue, once per idempotency key.
     mutating func enqueueJob(type: String, key: String, projectID: String, payload: JSONValue) throws {
         let inserted = try conn.run("""
             INSERT INTO message_jobs (id, type, status, payload, run_at, idempotency_key, project_id, created_at, updated_at)

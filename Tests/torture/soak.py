@@ -10,7 +10,7 @@ Deduplicator's bounded set); SOAK_SECONDS are measured after it.
 Checks: no 5xx (the queue endpoint's 429s past its rate limit are expected); resident memory less the memory SQLite
 reports for its page caches (which grow with the data up to their configured size) grows by at most 10 % from the
 first to the last quarter of the measured window (means of the samples); open descriptors return to their idle
-count once the load stops; the job worker has kept up (no job pending 20 s after the load stops: a worker falling
+count once the load stops; the job worker has run workflow jobs and kept up (none pending 20 s after the load stops: a worker falling
 behind its workflow jobs once let a backlog and a sort of it grow for the whole run). The server is stopped by its PID.
 """
 import json
@@ -241,10 +241,11 @@ def main():
         print("at rest after the load: RSS %.1f MiB (SQLite %.1f MiB)" % (rest_rss, rest_sqlite))
         print("descriptors: %d idle before, up to %d under load, %d after it stopped"
               % (idle_fds, max(s[2] for s in samples), end_fds))
-        print("jobs pending: at most %d under load (samples: %s), %d at rest"
-              % (max(s[4] for s in samples), " ".join("%d" % s[4] for s in samples[::step]), rest_jobs))
+        workflow_runs = int(metric_sum(port, "wasla_jobs_finished_total", 'type="workflow.inbound",outcome="done"'))
+        print("jobs pending: at most %d under load (samples: %s), %d at rest; workflow jobs run: %d"
+              % (max(s[4] for s in samples), " ".join("%d" % s[4] for s in samples[::step]), rest_jobs, workflow_runs))
         errors = sum(n for k, n in counts.by.items() if k.split()[-1].startswith("5") or k.endswith(" error"))
-        ok = (own_growth <= 10 and end_fds <= idle_fds + 4 and errors == 0 and rest_jobs == 0
+        ok = (own_growth <= 10 and end_fds <= idle_fds + 4 and errors == 0 and rest_jobs == 0 and workflow_runs > 0
               and proc.poll() is None)
     finally:
         stop(proc)
