@@ -6,7 +6,7 @@
 // Twice, each on a fresh database: with the default workflow as a new install has it (no step: media jobs only),
 // then with an active step on it (a workflow job for every message as well). Then runs the second pass's queued
 // jobs (workflow, media) through the JobQueue with handlers that do nothing: jobs/s.
-// Usage: ProcessBench [events]
+// Usage: ProcessBench [events] [plain | step] (one of the two passes only; the job queue runs after `step`)
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,6 +15,7 @@ import Store
 import Support
 
 let events = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 50_000 : 50_000
+let only = CommandLine.arguments.count > 2 ? CommandLine.arguments[2] : nil
 
 /// A wamid shaped like Meta's: "wamid.HBgL", the sender's number, then a random part. Their sort order groups
 /// them by sender, so each new one lands on a random leaf of the unique index, not at its right edge.
@@ -103,8 +104,11 @@ func run() async throws {
     defer { _ = system("rm -rf '\(dir)'") }
     mkdir(dir + "/plain", 0o700)
     mkdir(dir + "/step", 0o700)
-    let (plain, _) = try await processPass(step: false, in: dir + "/plain")
-    await plain.close()
+    if only != "step" {
+        let (plain, _) = try await processPass(step: false, in: dir + "/plain")
+        await plain.close()
+    }
+    guard only != "plain" else { return }
     let (database, queued) = try await processPass(step: true, in: dir + "/step")
 
     // The job queue's own cost: the whole backlog of jobs just queued, claimed and finished as the server's
