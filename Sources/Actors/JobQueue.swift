@@ -212,6 +212,20 @@ public actor JobQueue {
     /// whose order is the GROUP BY's, so no table read and no sort; still a walk over every job ever run.
     public static let countByStateQuery = "SELECT status, count(*) FROM message_jobs GROUP BY status ORDER BY status"
 
+    /// The newest `limit` jobs, newest first (by rowid: the order they were queued), all or in one state (?1): the
+    /// dashboard's list and `wasla jobs list`. All jobs, or the done ones (most of the table), are read backwards
+    /// from the table's end, stopping at `limit`: no index, no sort. Another state is few rows, read from the
+    /// `(status, type, run_at)` index and sorted. Ordered by `updated_at` or `created_at`, which no index has, the
+    /// lists read and sorted every job on each call, and which index was used was left to SQLite's statistics.
+    public static func newestQuery(state: String?, limit: Int) -> String {
+        let source = state == nil || state == "done" ? "message_jobs NOT INDEXED WHERE ?1 IS NULL OR status = ?1"
+                                                    : "message_jobs INDEXED BY message_jobs_state WHERE status = ?1"
+        return """
+            SELECT id, type, status, attempts, max_attempts, run_at, COALESCE(last_error, '') FROM \(source)
+            ORDER BY rowid DESC LIMIT \(limit)
+            """
+    }
+
     /// Recomputes the depth gauge: the jobs not done, by type and state. Done jobs are history, not depth, and
     /// the table keeps them: counting them too was a scan and a sort of every job ever run, after every run of
     /// the worker (once a second at rest). With 170,000 done jobs that held 40–80 MiB of freed sort memory in the

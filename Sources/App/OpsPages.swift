@@ -168,10 +168,7 @@ struct OpsPages: Sendable {
         guard let user = WebSession(request) else { return HTML.redirect("/login") }
         let state = request.query["state"].flatMap { ["pending", "running", "done", "failed", "dead"].contains($0) ? $0 : nil }
         let rows = try await database.read { conn in
-            try conn.query("""
-                SELECT id, type, status, attempts, max_attempts, run_at, COALESCE(last_error, '') FROM message_jobs
-                WHERE ?1 IS NULL OR status = ?1 ORDER BY updated_at DESC LIMIT 100
-                """, [state]) { r in (r.string(0) ?? "", r.string(1) ?? "", r.string(2) ?? "", r.int(3) ?? 0, r.int(4) ?? 0,
+            try conn.query(JobQueue.newestQuery(state: state, limit: 100), [state]) { r in (r.string(0) ?? "", r.string(1) ?? "", r.string(2) ?? "", r.int(3) ?? 0, r.int(4) ?? 0,
                                       r.int(5) ?? 0, r.string(6) ?? "") }
         }
         var body = "<h1>Jobs</h1><p><a href=\"/jobs\">All</a>"

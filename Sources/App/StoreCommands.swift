@@ -101,10 +101,7 @@ extension StoreCommands {
     static func listJobs(_ config: Config, state: String?) throws -> String {
         let conn = try SQLiteConnection(path: config.databasePath, mode: .readOnly)
         defer { conn.close() }
-        let rows = try conn.query("""
-            SELECT id, type, status, attempts, max_attempts, run_at, COALESCE(last_error, '') FROM message_jobs
-            WHERE ? IS NULL OR status = ? ORDER BY created_at DESC LIMIT 200
-            """, [state, state]) { row in
+        let rows = try conn.query(JobQueue.newestQuery(state: state, limit: 200), [state]) { row in
             let runAt = ISO8601.format(unixMillis: row.int(5) ?? 0)
             return "\(row.string(0) ?? "")  \(row.string(1) ?? "")  \(row.string(2) ?? "")  "
                 + "attempts \(row.int(3) ?? 0)/\(row.int(4) ?? 0)  run_at \(runAt)  \(String((row.string(6) ?? "").prefix(120)))"

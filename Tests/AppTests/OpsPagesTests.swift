@@ -79,6 +79,38 @@ final class OpsPagesTests: XCTestCase {
         XCTAssertFalse(plan.contains { $0.contains("TEMP B-TREE") || $0.hasPrefix("SCAN") }, "\(plan)")
     }
 
+    /// The jobs list: all jobs and done ones (most of the table) read backwards from the table's end, stopping at
+    /// 100; another state from the state index, sorted. Newest first either way.
+    func testJobsListReadsWithoutScanningAndSortingTheTable() async throws {
+        try await h.app.database.write { conn in
+            for i in 0..<150 {
+                try conn.run("""
+                    INSERT INTO message_jobs (id, type, status, payload, run_at, last_error, created_at, updated_at)
+                    VALUES (?, 'media.download', ?, '{}', 0, ?, 0, ?)
+                    """, ["job-\(i)", i % 50 == 0 ? "dead" : "done", "error \(i)", 1000 - i])
+            }
+        }
+        for state in [nil, "done", "dead", "pending", "failed", "running"] as [String?] {
+            let plan = try await h.app.database.read { conn in
+                try conn.query("EXPLAIN QUERY PLAN " + JobQueue.newestQuery(state: state, limit: 100), [state]) { $0.string(3) ?? "" }
+            }
+            if state == nil || state == "done" {
+                XCTAssertEqual(plan, ["SCAN message_jobs"], "\(state ?? "all")")
+            } else {
+                XCTAssertTrue(plan.contains { $0.contains("USING INDEX message_jobs_state (status=?)") }, "\(state!): \(plan)")
+            }
+        }
+        let b = Browser(port: h.port)
+        try b.login("v@example.com", "viewer-password-1")
+        let dead = try b.get("/jobs?state=dead").text
+        let order = ["error 100", "error 50", "error 0"].map { dead.range(of: $0)?.lowerBound }
+        XCTAssertFalse(order.contains(nil), dead)
+        XCTAssertTrue(order[0]! < order[1]! && order[1]! < order[2]!, "newest first")
+        let all = try b.get("/jobs").text
+        XCTAssertTrue(all.contains("error 149"))
+        XCTAssertFalse(all.contains("error 49<"), "only the newest 100")
+    }
+
     func testChartScalesToThePeak() {
         let svg = OpsPages.chart([0, 5, 10] + [Int](repeating: 0, count: 57))
         XCTAssertTrue(svg.contains("height=\"120\""), "the peak bar is full height")
