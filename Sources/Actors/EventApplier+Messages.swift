@@ -3,7 +3,8 @@ import Support
 
 // The `messages` field: contacts, messages, statuses (meta-webhooks.md §4–§7).
 extension EventApplier {
-    mutating func applyMessages(_ value: JSONValue, wabaID: String) throws {
+    mutating func applyMessages(_ change: MetaPayload.Change, wabaID: String) throws {
+        let value = change.value
         guard let phoneNumberID = value["metadata"]?["phone_number_id"].flatMap(MetaValue.text) else {
             // A messages change always names its number; without it nothing can be routed.
             report.unroutedChanges += 1
@@ -27,8 +28,7 @@ extension EventApplier {
             }
             _ = try upsertContact(projectID: route.projectID, waID: waID, userID: userID, name: name)
         }
-        for raw in value["messages"]?.arrayValue ?? [] {
-            guard let message = InboundMessage(raw) else { continue }
+        for message in change.messages {
             let name = message.fromUserID.flatMap { names[$0] } ?? message.from.flatMap { names[$0] }
             try applyInbound(message, route: route, name: name)
         }
@@ -43,8 +43,7 @@ extension EventApplier {
         let sentAt = message.timestamp.map { $0 * 1000 } ?? now
         let conversation = try contactID.map { try openConversation(route, contactID: $0, at: sentAt) }
         let conversationID = conversation?.id
-        // Stable across instances (Meta's wamid and timestamp) and ordered by time (StableID.ordered).
-        let id = StableID.ordered("message", message.id, millis: sentAt)
+        let id = message.rowID(now: now)
         let inserted = try conn.run("""
             INSERT INTO messages (id, project_id, whatsapp_number_id, workflow_id, contact_id, conversation_id,
                                   whatsapp_message_id, direction, type, text, payload, status, context_message_id,
@@ -52,7 +51,7 @@ extension EventApplier {
             VALUES (?, ?, ?, ?, ?, ?, ?, 'inbound', ?, ?, ?, 'received', ?, ?, ?, ?, ?)
             ON CONFLICT (whatsapp_message_id) DO NOTHING
             """, [id, route.projectID, route.numberID, route.workflowID, contactID, conversationID, message.id,
-                  message.type, message.text, String(decoding: message.raw.encoded, as: UTF8.self),
+                  message.type, message.text, message.payloadText,
                   message.contextMessageID, message.timestamp, eventID, now, now])
         guard inserted == 1 else {
             // The same wamid inside another envelope (a retry, a second app): already applied.

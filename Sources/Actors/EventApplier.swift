@@ -77,7 +77,7 @@ struct EventApplier {
         for entry in payload.entries {
             for change in entry.changes {
                 if change.field == "messages" {
-                    try applyMessages(change.value, wabaID: entry.id)
+                    try applyMessages(change, wabaID: entry.id)
                 } else {
                     try applyManagement(change, entry: entry)
                 }

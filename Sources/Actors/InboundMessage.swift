@@ -28,6 +28,10 @@ public struct InboundMessage: Sendable {
     /// For `reaction`: the message reacted to.
     public let reactedMessageID: String?
     public let raw: JSONValue
+    /// `raw` as JSON text: the `payload` column.
+    public let payloadText: String
+    /// The row id when Meta gave a timestamp (see `rowID(now:)`).
+    let timedRowID: String?
 
     static let mediaTypes: Set<String> = ["image", "video", "audio", "document", "sticker"]
 
@@ -56,6 +60,16 @@ public struct InboundMessage: Sendable {
         }
         reactedMessageID = type == "reaction" ? MetaValue.nonEmpty(body?["message_id"]) : nil
         text = Self.summary(type: type, body: body)
+        // Computed here, with the parse, so the one writer does not: the processor parses a batch outside its
+        // write transaction (and the next batch during this one's).
+        payloadText = String(decoding: json.encoded, as: UTF8.self)
+        timedRowID = timestamp.map { StableID.ordered("message", id, millis: $0 * 1000) }
+    }
+
+    /// The message's row id: stable across instances (Meta's wamid and the time it was sent) and ordered by time
+    /// (`StableID.ordered`). Without Meta's timestamp the time is the batch's, `now`.
+    func rowID(now: Int64) -> String {
+        timedRowID ?? StableID.ordered("message", id, millis: now)
     }
 
     static func summary(type: String, body: JSONValue?) -> String? {

@@ -6,6 +6,16 @@ public struct MetaPayload: Sendable {
     public struct Change: Sendable {
         public let field: String
         public let value: JSONValue
+        /// `value.messages[]` of a `messages` change, read with the body: before the batch's write transaction,
+        /// on another core than the one writer (ids, JSON text; the writer only runs the SQL). Elements without
+        /// an id are left out, as the writer used to skip them.
+        public let messages: [InboundMessage]
+
+        init(field: String, value: JSONValue) {
+            self.field = field
+            self.value = value
+            messages = field == "messages" ? (value["messages"]?.arrayValue ?? []).compactMap(InboundMessage.init) : []
+        }
     }
 
     public struct Entry: Sendable {
