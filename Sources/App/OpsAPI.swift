@@ -69,13 +69,10 @@ struct OpsAPI: Sendable {
             return .jsonError(.unprocessableContent, code: "invalid_state", message: "state: pending, running, done, failed or dead",
                               requestID: r.requestID)
         }
-        let (condition, args, order) = paging.clause(key: "created_at", id: "id")
+        let (sql, args) = Self.jobsQuery(paging, projectID: key.projectID, state: state)
         let rows = try await database.read { conn in
-            try conn.query("""
-                SELECT id, type, status, attempts, max_attempts, run_at, last_error, created_at FROM message_jobs
-                WHERE project_id = ? AND (? IS NULL OR status = ?) AND \(condition) ORDER BY \(order) LIMIT ?
-                """, [key.projectID, state, state] + args + [paging.limit + 1]) { j in
-                (key: j.int(7) ?? 0, id: j.string(0) ?? "", json: JSONValue.object([
+            try conn.query(sql, args) { j in
+                (key: j.int(8) ?? 0, id: j.string(0) ?? "", json: JSONValue.object([
                     ("id", .string(j.string(0) ?? "")), ("type", .string(j.string(1) ?? "")), ("status", .string(j.string(2) ?? "")),
                     ("attempts", .number(Double(j.int(3) ?? 0))), ("max_attempts", .number(Double(j.int(4) ?? 0))),
                     ("run_at", WebhookOutbox.rfc3339(j.int(5))), ("last_error", j.string(6).map { .string($0) } ?? .null),
@@ -84,6 +81,17 @@ struct OpsAPI: Sendable {
             }
         }
         return paging.response(rows, path: "/api/v1/jobs")
+    }
+
+    /// A page of a project's jobs, newest first: keyed by rowid (the order they were queued), which the table
+    /// itself is sorted by, so a page seeks to its cursor, reads on from there and stops at `limit + 1` matches.
+    /// Keyed by `created_at`, which no index has, every page read and sorted all the install's jobs.
+    static func jobsQuery(_ paging: Paging, projectID: String, state: String?) -> (String, [any SQLBindable]) {
+        let (condition, args, order) = paging.clause(uniqueKey: "rowid")
+        return ("""
+            SELECT id, type, status, attempts, max_attempts, run_at, last_error, created_at, rowid FROM message_jobs
+            WHERE project_id = ? AND (? IS NULL OR status = ?) AND \(condition) ORDER BY \(order) LIMIT ?
+            """, [projectID, state, state] + args + [paging.limit + 1])
     }
 
     func retryJob(_ r: HTTPRequest, _ key: APIKeys.Key) async throws -> HTTPResponse {

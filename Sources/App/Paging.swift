@@ -23,6 +23,12 @@ struct Paging {
         if after != nil && before != nil { throw Invalid() }
     }
 
+    init(limit: Int, after: (Int64, String)? = nil, before: (Int64, String)? = nil) {
+        self.limit = limit
+        self.after = after
+        self.before = before
+    }
+
     static func encode(_ key: Int64, _ id: String) -> String {
         CryptoBytes.base64URL(Array("\(key)|\(id)".utf8))
     }
@@ -45,6 +51,14 @@ struct Paging {
             return ("(\(key) > ? OR (\(key) = ? AND \(id) > ?))", [k, k, i], "\(key) ASC, \(id) ASC")
         }
         return ("1", [], "\(key) DESC, \(id) DESC")
+    }
+
+    /// As `clause`, for a key unique by itself (a rowid): a plain range, which SQLite seeks to, where the pair's OR
+    /// made it read every row up to the cursor.
+    func clause(uniqueKey key: String) -> (condition: String, arguments: [any SQLBindable], order: String) {
+        if let (k, _) = after { return ("\(key) < ?", [k], "\(key) DESC") }
+        if let (k, _) = before { return ("\(key) > ?", [k], "\(key) ASC") }
+        return ("1", [], "\(key) DESC")
     }
 
     /// The response for rows fetched with `clause` (`limit + 1` of them, each with its sort key and id).

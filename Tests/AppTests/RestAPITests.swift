@@ -144,6 +144,31 @@ final class OpsAPITests: XCTestCase {
         let foreign = String(try StoreCommands.createKey(h.app.config, name: "b", scopes: ["admin"], project: other).prefix { $0 != "\n" })
         XCTAssertEqual(try call("GET", "/api/v1/events", key: foreign).status, 403, "install-wide data needs the default project")
         XCTAssertEqual(try JSONValue.parse(try call("GET", "/api/v1/jobs", key: foreign).body)["data"]?.arrayValue?.count, 0)
+        // A page of jobs reads the table from its cursor on (a seek): no sort of every job, in either direction.
+        for paging in [Paging(limit: 25), Paging(limit: 25, after: (10, "x")), Paging(limit: 25, before: (10, "x"))] {
+            let (sql, args) = OpsAPI.jobsQuery(paging, projectID: "p", state: nil)
+            let plan = try await h.app.database.read { try $0.query("EXPLAIN QUERY PLAN " + sql, args) { $0.string(3) ?? "" } }
+            XCTAssertFalse(plan.contains { $0.contains("TEMP B-TREE") }, "\(plan)")
+            if paging.after != nil || paging.before != nil {
+                XCTAssertTrue(plan.contains { $0.contains("USING INTEGER PRIMARY KEY") }, "\(plan)")
+            }
+        }
+        // Paging through them: two pages of one job each, newest first, then back.
+        try await h.app.database.write { [project = h.app.defaults.projectID] conn in
+            try conn.run("""
+                INSERT INTO message_jobs (id, type, status, payload, run_at, project_id, created_at, updated_at)
+                VALUES ('newest-job', 'media.download', 'done', '{}', 0, ?, 0, 0)
+                """, [project])
+        }
+        let first = try JSONValue.parse(try call("GET", "/api/v1/jobs?limit=1").body)
+        let next = try XCTUnwrap(first["paging"]?["next"]?.stringValue)
+        let second = try JSONValue.parse(try call("GET", next).body)
+        let ids = [first, second].map { $0["data"]?.arrayValue?.first?["id"]?.stringValue }
+        XCTAssertEqual(ids[0], "newest-job", "newest first")
+        XCTAssertNotNil(ids[1])
+        XCTAssertNotEqual(ids[0], ids[1])
+        let previous = try XCTUnwrap(second["paging"]?["previous"]?.stringValue)
+        XCTAssertEqual(try JSONValue.parse(try call("GET", previous).body)["data"]?.arrayValue?.first?["id"]?.stringValue, ids[0])
 
         func post(_ path: String, _ body: String, key: String = admin) throws -> RawResponse {
             try h.client().exchange("POST \(path) HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
