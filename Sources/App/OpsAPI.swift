@@ -104,6 +104,16 @@ struct OpsAPI: Sendable {
         return .json(.object([("status", .string("pending"))]))
     }
 
+    /// A page of webhook events, newest first, keyed by `seq` (the integer primary key): a seek to the cursor. With
+    /// the (seq, id) pair's OR, page N read every event (bodies and all) newer than its cursor first.
+    static func eventsQuery(_ paging: Paging, status: String?) -> (String, [any SQLBindable]) {
+        let (condition, args, order) = paging.clause(uniqueKey: "seq")
+        return ("""
+            SELECT id, seq, processing_status, processing_error, received_at, length(raw_body), processing_attempts
+            FROM webhook_events WHERE (? IS NULL OR processing_status = ?) AND \(condition) ORDER BY \(order) LIMIT ?
+            """, [status, status] + args + [paging.limit + 1])
+    }
+
     /// Webhook events are install-wide: only an admin key of the default project sees them.
     func installWide(_ r: HTTPRequest, _ key: APIKeys.Key) -> HTTPResponse? {
         key.projectID == defaultProjectID ? nil : .jsonError(.forbidden, code: "install_scope",
@@ -114,12 +124,9 @@ struct OpsAPI: Sendable {
         if let refused = installWide(r, key) { return refused }
         guard let paging = try? Paging(r) else { return Paging.invalid(r) }
         let status = r.query["status"]
-        let (condition, args, order) = paging.clause(key: "seq", id: "id")
+        let (sql, args) = Self.eventsQuery(paging, status: status)
         let rows = try await database.read { conn in
-            try conn.query("""
-                SELECT id, seq, processing_status, processing_error, received_at, length(raw_body), processing_attempts
-                FROM webhook_events WHERE (? IS NULL OR processing_status = ?) AND \(condition) ORDER BY \(order) LIMIT ?
-                """, [status, status] + args + [paging.limit + 1]) { e in
+            try conn.query(sql, args) { e in
                 (key: e.int(1) ?? 0, id: e.string(0) ?? "", json: JSONValue.object([
                     ("id", .string(e.string(0) ?? "")), ("processing_status", .string(e.string(2) ?? "")),
                     ("processing_error", e.string(3).map { .string($0) } ?? .null), ("received_at", WebhookOutbox.rfc3339(e.int(4))),

@@ -145,12 +145,14 @@ final class OpsAPITests: XCTestCase {
         XCTAssertEqual(try call("GET", "/api/v1/events", key: foreign).status, 403, "install-wide data needs the default project")
         XCTAssertEqual(try JSONValue.parse(try call("GET", "/api/v1/jobs", key: foreign).body)["data"]?.arrayValue?.count, 0)
         // A page of jobs reads the table from its cursor on (a seek): no sort of every job, in either direction.
+        // Events the same.
         for paging in [Paging(limit: 25), Paging(limit: 25, after: (10, "x")), Paging(limit: 25, before: (10, "x"))] {
-            let (sql, args) = OpsAPI.jobsQuery(paging, projectID: "p", state: nil)
-            let plan = try await h.app.database.read { try $0.query("EXPLAIN QUERY PLAN " + sql, args) { $0.string(3) ?? "" } }
-            XCTAssertFalse(plan.contains { $0.contains("TEMP B-TREE") }, "\(plan)")
-            if paging.after != nil || paging.before != nil {
-                XCTAssertTrue(plan.contains { $0.contains("USING INTEGER PRIMARY KEY") }, "\(plan)")
+            for (sql, args) in [OpsAPI.jobsQuery(paging, projectID: "p", state: nil), OpsAPI.eventsQuery(paging, status: nil)] {
+                let plan = try await h.app.database.read { try $0.query("EXPLAIN QUERY PLAN " + sql, args) { $0.string(3) ?? "" } }
+                XCTAssertFalse(plan.contains { $0.contains("TEMP B-TREE") }, "\(plan)")
+                if paging.after != nil || paging.before != nil {
+                    XCTAssertTrue(plan.contains { $0.contains("USING INTEGER PRIMARY KEY") }, "\(plan)")
+                }
             }
         }
         // Paging through them: two pages of one job each, newest first, then back.
