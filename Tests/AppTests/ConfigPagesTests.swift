@@ -25,6 +25,8 @@ final class ConfigPagesTests: XCTestCase {
     override func tearDown() async throws {
         await h.stop()
         await receiver.stop()
+        h = nil
+        receiver = nil
     }
 
     func testEveryPageRendersForAViewerAndChangesAreRefused() throws {

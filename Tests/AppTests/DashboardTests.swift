@@ -27,6 +27,8 @@ final class DashboardTests: XCTestCase {
     override func tearDown() async throws {
         await h.stop()
         await fake.stop()
+        fake = nil
+        h = nil
     }
 
     func conversationID() async throws -> String {

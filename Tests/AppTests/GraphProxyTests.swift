@@ -25,6 +25,8 @@ final class GraphProxyTests: XCTestCase {
     override func tearDown() async throws {
         await h.stop()
         await fake.stop()
+        fake = nil
+        h = nil
     }
 
     func post(_ body: String, bearer: String? = nil, phone: String = Meta.phoneNumberID) throws -> (Int, JSONValue) {

@@ -21,6 +21,9 @@ final class IntegrationTests: XCTestCase {
         await h.stop()
         await erp.stop()
         await crm.stop()
+        erp = nil
+        crm = nil
+        h = nil
     }
 
     func env(crm withCRM: Bool = true) -> [String: String] {

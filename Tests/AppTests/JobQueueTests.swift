@@ -30,6 +30,8 @@ final class JobQueueTests: XCTestCase {
 
     override func tearDown() async throws {
         await database.close()
+        directory = nil
+        database = nil
     }
 
     func enqueue(_ type: String, key: String, maxAttempts: Int = 3, runAt: Int64? = nil, status: String = "pending",

@@ -23,6 +23,8 @@ final class MediaServingTests: XCTestCase {
     override func tearDown() async throws {
         await h.stop()
         await fake.stop()
+        fake = nil
+        h = nil
     }
 
     /// Stores a file exactly as MediaStore does (content-addressed path + row), for serving tests.

@@ -20,6 +20,8 @@ final class MediaTests: XCTestCase {
     override func tearDown() async throws {
         await h.stop()
         await fake.stop()
+        fake = nil
+        h = nil
     }
 
     func image(_ wamid: String, mediaID: String, bytes: String) -> String {

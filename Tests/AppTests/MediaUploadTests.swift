@@ -24,6 +24,8 @@ final class MediaUploadTests: XCTestCase {
     override func tearDown() async throws {
         await h.stop()
         await fake.stop()
+        fake = nil
+        h = nil
     }
 
     func upload(_ body: [UInt8], contentType: String, query: String) throws -> RawResponse {

@@ -22,6 +22,8 @@ final class MessageAPITests: XCTestCase {
     override func tearDown() async throws {
         await h.stop()
         await fake.stop()
+        fake = nil
+        h = nil
     }
 
     func key(scopes: [String] = ["send"], project: String? = nil) throws -> String {

@@ -19,7 +19,7 @@ final class OpsPagesTests: XCTestCase {
         _ = try await h.app.processor.drain()
     }
 
-    override func tearDown() async throws { await h.stop() }
+    override func tearDown() async throws { await h.stop(); h = nil }
 
     func testOverviewEventsAndJobsRenderForEveryRole() async throws {
         let b = Browser(port: h.port)

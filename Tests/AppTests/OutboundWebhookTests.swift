@@ -27,6 +27,8 @@ final class OutboundWebhookTests: XCTestCase {
     override func tearDown() async throws {
         await h.stop()
         await receiver.stop()
+        receiver = nil
+        h = nil
     }
 
     func api(_ method: String, _ path: String, _ body: String = "") throws -> RawResponse {

@@ -24,7 +24,7 @@ final class RestAPITests: XCTestCase {
         key = try makeKey(["read", "send", "admin"])
     }
 
-    override func tearDown() async throws { await h.stop() }
+    override func tearDown() async throws { await h.stop(); h = nil }
 
     func makeKey(_ scopes: [String], project: String? = nil) throws -> String {
         String(try StoreCommands.createKey(h.app.config, name: "k", scopes: scopes, project: project).prefix { $0 != "\n" })

@@ -20,6 +20,8 @@ final class SendTests: XCTestCase {
     override func tearDown() async throws {
         await h.stop()
         await fake.stop()
+        fake = nil
+        h = nil
     }
 
     /// An inbound message from 15550000001 registers the number and opens the 24-hour window.

@@ -21,6 +21,9 @@ final class SupabaseStorageAuthTests: XCTestCase {
         await h?.stop()
         await supabase.stop()
         await graph.stop()
+        supabase = nil
+        graph = nil
+        h = nil
     }
 
     func testStoredMediaIsUploadedToTheBucketAndItsPublicURLRecorded() async throws {

@@ -32,6 +32,8 @@ final class SupabaseSyncTests: XCTestCase {
         harnesses = []
         await supabase?.stop()
         pg?.stop()
+        pg = nil
+        supabase = nil
     }
 
     func instance(_ extra: [String: String] = [:]) async throws -> AppHarness {

@@ -22,6 +22,8 @@ final class TemplateTests: XCTestCase {
     override func tearDown() async throws {
         await h.stop()
         await fake.stop()
+        fake = nil
+        h = nil
     }
 
     func call(_ method: String, _ path: String, _ body: String = "") throws -> (Int, JSONValue) {

@@ -23,6 +23,9 @@ final class WorkflowTests: XCTestCase {
         await h.stop()
         await graph.stop()
         await ai.stop()
+        graph = nil
+        ai = nil
+        h = nil
     }
 
     func addStep(_ type: String, position: Int, config: String) async throws {
