@@ -121,15 +121,10 @@ public actor JobQueue {
     }
 
     /// Claims up to `limit` due jobs of the types that have a handler: pending or failed ones whose `run_at`
-    /// has come, and running ones whose lease expired (their worker died); the earliest `run_at` first.
+    /// has come, and running ones whose lease expired (their worker died); the earliest `run_at` first. The same
+    /// write as a run's (`finish`), with no outcomes to record.
     public func claim(limit: Int) async throws -> [ClaimedJob] {
-        guard !handlers.isEmpty, limit > 0 else { return [] }
-        let (sql, args) = claimStatement(limit: limit)
-        // Background, as the job outcome below: webhooks waiting for their 200 go first. At foreground priority
-        // the job worker's claims and outcomes took the writer from the processor, and processing an 8 s burst
-        // caught up 27 s after it instead of 11 s (both with the old quarter share, one run each). Jobs run at
-        // least once either way: an outcome lost with a power cut is a job whose lease expires, as after a crash.
-        return try await database.write(priority: .background) { conn in try Self.claimed(conn, sql, args) }
+        try await finish([], thenClaim: limit).next
     }
 
     /// The claim's SQL and bindings as of now.
@@ -147,11 +142,16 @@ public actor JobQueue {
         }
     }
 
-    /// Records the outcomes of a round of jobs in one transaction and, in the same transaction, claims up to
-    /// `limit` more; returns the state each job is now in, in order, and the jobs claimed. One write per round
+    /// Records the outcomes of finished jobs in one transaction and, in the same transaction, claims up to `limit`
+    /// more; returns the state each job is now in, in order, and the jobs claimed. One write for all of them
     /// instead of one per job and one per claim: every background transaction is a commit with its own WAL frames
-    /// and takes a turn of the writer from webhooks and processing.
-    /// `releasing`: jobs claimed and never started, given back as they were (pending, the attempt uncounted).
+    /// and takes a turn of the writer from webhooks and processing. `releasing`: jobs claimed and never started,
+    /// given back as they were (pending, the attempt uncounted).
+    ///
+    /// Background priority: webhooks waiting for their 200 go first. At foreground priority the job worker's
+    /// claims and outcomes took the writer from the processor, and processing an 8 s burst caught up 27 s after it
+    /// instead of 11 s (both with the old quarter share, one run each). Jobs run at least once either way: an
+    /// outcome lost with a power cut is a job whose lease expires, as after a crash.
     func finish(_ results: [(job: ClaimedJob, outcome: JobOutcome)], releasing: [ClaimedJob] = [],
                 thenClaim limit: Int) async throws -> (states: [String], next: [ClaimedJob]) {
         let now = clock()
@@ -167,6 +167,7 @@ public actor JobQueue {
             }
         }
         let claim = limit > 0 && !handlers.isEmpty ? claimStatement(limit: limit) : nil
+        if rows.isEmpty && releasing.isEmpty && claim == nil { return ([], []) }  // nothing to write
         let next = try await database.write(priority: .background) { conn in
             for row in rows {
                 try conn.run("""

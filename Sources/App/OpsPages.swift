@@ -168,8 +168,10 @@ struct OpsPages: Sendable {
         guard let user = WebSession(request) else { return HTML.redirect("/login") }
         let state = request.query["state"].flatMap { ["pending", "running", "done", "failed", "dead"].contains($0) ? $0 : nil }
         let rows = try await database.read { conn in
-            try conn.query(JobQueue.newestQuery(state: state, limit: 100), [state]) { r in (r.string(0) ?? "", r.string(1) ?? "", r.string(2) ?? "", r.int(3) ?? 0, r.int(4) ?? 0,
-                                      r.int(5) ?? 0, r.string(6) ?? "") }
+            try conn.query(JobQueue.newestQuery(state: state, limit: 100), [state]) { r in
+                (r.string(0) ?? "", r.string(1) ?? "", r.string(2) ?? "", r.int(3) ?? 0, r.int(4) ?? 0,
+                 r.int(5) ?? 0, r.string(6) ?? "")
+            }
         }
         var body = "<h1>Jobs</h1><p><a href=\"/jobs\">All</a>"
             + ["pending", "running", "failed", "dead", "done"].map { " · <a href=\"/jobs?state=\($0)\">\($0)</a>" }.joined() + "</p>"
