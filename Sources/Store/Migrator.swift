@@ -20,6 +20,10 @@ public enum Migrator {
                 }
                 // Pragmas take no bound parameters; `target` is our own count, never input.
                 try conn.execute("PRAGMA user_version = \(target)")
+                // A migration may edit a table's definition in sqlite_schema (v15). A new schema cookie makes
+                // every connection, this one included, parse the schema again before its next statement.
+                let cookie = try conn.scalarInt("PRAGMA schema_version") ?? 0
+                try conn.execute("PRAGMA schema_version = \(cookie + 1)")
             }
             try conn.execute("COMMIT")
             if current < target {
@@ -31,6 +35,7 @@ public enum Migrator {
             return current
         } catch {
             try? conn.execute("ROLLBACK")
+            try? conn.execute("PRAGMA writable_schema = OFF")  // a migration that failed midway may have left it on
             throw error
         }
     }

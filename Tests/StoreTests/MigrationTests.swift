@@ -34,6 +34,55 @@ final class MigrationTests: StoreTestCase {
         }
     }
 
+    /// The state columns written per webhook, job and delivery: their CHECKs are ORs of equalities (v15), which
+    /// SQLite compiles to comparisons; an IN list of three or more built a temporary B-tree per statement.
+    static let stateChecks = [
+        ("webhook_events", "processing_status",
+         "INSERT INTO webhook_events (id, source, raw_body, event_hash, processing_status, received_at, created_at) VALUES (?, 'meta', x'7b7d', ?, ?, 0, 0)"),
+        ("message_jobs", "status",
+         "INSERT INTO message_jobs (id, type, status, payload, run_at, created_at, updated_at) VALUES (?, ?, ?, '{}', 0, 0, 0)"),
+        ("webhook_deliveries", "status",
+         "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, created_at) VALUES (?, 'e', ?, 't', '{}', ?, 0)"),
+    ]
+
+    /// Whether an INSERT's program builds a temporary B-tree.
+    func buildsEphemeral(_ conn: SQLiteConnection, _ sql: String) throws -> Bool {
+        try conn.query("EXPLAIN " + sql, ["a", "b", "c"]) { $0.string(1) ?? "" }.contains("OpenEphemeral")
+    }
+
+    func testStateChecksAreComparisonsOnNewAndUpgradedDatabases() throws {
+        for start in [0, 14] {
+            let dir = try TemporaryDirectory()
+            let conn = try SQLiteConnection(path: dir.path + "/db.sqlite", mode: .readWrite)
+            defer { conn.close() }
+            try conn.execute("PRAGMA foreign_keys = OFF")  // deliveries here name no endpoint
+            try Migrator.migrate(conn, to: start)
+            if start > 0 {
+                XCTAssertTrue(try buildsEphemeral(conn, Self.stateChecks[1].2), "the IN form builds one (else this test proves nothing)")
+                try conn.run(Self.stateChecks[1].2, ["old-job", "t", "done"])
+            }
+            try Migrator.migrate(conn)
+            for (table, column, insert) in Self.stateChecks {
+                let sql = try conn.queryOne("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?", [table]) { $0.string(0) } ?? nil
+                XCTAssertFalse(sql?.contains("\(column) IN (") ?? true, "\(table) from v\(start): \(sql ?? "no table")")
+                XCTAssertTrue(sql?.contains("\(column) = 'pending' OR") ?? false, "\(table) from v\(start)")
+                // The same connection that migrated uses the new definition (the schema cookie was bumped).
+                XCTAssertFalse(try buildsEphemeral(conn, insert), "\(table) from v\(start)")
+                XCTAssertEqual(try conn.run(insert, ["ok-\(table)", "k-\(table)", "pending"]), 1)
+                XCTAssertThrowsError(try conn.run(insert, ["bad-\(table)", "bad-\(table)", "bogus"]),
+                                     "\(table) from v\(start): a state outside the list is still refused")
+            }
+            XCTAssertEqual(try conn.query("PRAGMA integrity_check") { $0.string(0) ?? "" }, ["ok"])
+            if start > 0 {
+                XCTAssertEqual(try conn.scalarInt("SELECT count(*) FROM message_jobs WHERE id = 'old-job' AND status = 'done'"), 1)
+            }
+            // A connection opened afterwards reads the same definitions.
+            let other = try SQLiteConnection(path: dir.path + "/db.sqlite", mode: .readWrite)
+            XCTAssertFalse(try buildsEphemeral(other, Self.stateChecks[0].2))
+            other.close()
+        }
+    }
+
     func testEverySpecTableWithItsColumns() throws {
         let conn = try SQLiteConnection(path: path, mode: .readWrite)
         defer { conn.close() }
