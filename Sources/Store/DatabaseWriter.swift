@@ -8,7 +8,7 @@ import Synchronization
 public actor DatabaseWriter {
     /// One queued write, type-erased: `run` executes it inside the open transaction (in a savepoint of its own
     /// when `isolated`) and says whether it succeeded; `finish` resumes its caller.
-    private struct Pending: Sendable {
+    struct Pending: Sendable {
         let run: @Sendable (SQLiteConnection, _ isolated: Bool) -> Bool
         let finish: @Sendable ((any Error)?) -> Void
     }
@@ -88,41 +88,44 @@ public actor DatabaseWriter {
         try await enqueue(priority: priority, atomic: true) { try $0.run(sql, arguments) }
     }
 
+    /// Queues `body` as `write` does, but returns at once, before it runs: writes submitted one after another
+    /// run in that order, and the caller awaits each one's result later (`SubmittedWrite.value`). The webhook
+    /// processor queues its next batch this way while the previous one commits, so the writer never waits for it.
+    public nonisolated func submit<T: Sendable>(priority: Priority = .foreground,
+                                                _ body: @escaping @Sendable (SQLiteConnection) throws -> T) -> SubmittedWrite<T> {
+        let submitted = SubmittedWrite<T>()
+        let outcome = Outcome<T>()
+        append(outcome.pending(atomic: false, body) { submitted.complete($0) }, priority: priority)
+        return submitted
+    }
+
     /// - Parameter atomic: `body` is one statement, atomic without a savepoint.
     private nonisolated func enqueue<T: Sendable>(priority: Priority, atomic: Bool,
                                                   _ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         let outcome = Outcome<T>()
         return try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
-            let pending = Pending(
-                run: { conn, isolated in
-                    outcome.result = Result { isolated && !atomic ? try conn.savepoint { try body(conn) } : try body(conn) }
-                    if case .failure = outcome.result { return false }
-                    return true
-                },
-                finish: { commitError in
-                    if let commitError {
-                        c.resume(throwing: commitError)
-                    } else {
-                        c.resume(with: outcome.result ?? .failure(StoreError(kind: .other, message: "write did not run")))
-                    }
-                })
-            let (accepted, schedule) = inbox.withLock { st -> (Bool, Bool) in
-                if st.closed { return (false, false) }
-                switch priority {
-                case .foreground: st.pending.append(pending)
-                case .background: st.background.append(pending)
-                }
-                if st.drainScheduled { return (true, false) }
-                st.drainScheduled = true
-                return (true, true)
+            append(outcome.pending(atomic: atomic, body) { c.resume(with: $0) }, priority: priority)
+        }
+    }
+
+    /// Adds a write to the inbox and schedules a drain unless one is scheduled; fails it at once when closed.
+    private nonisolated func append(_ pending: Pending, priority: Priority) {
+        let (accepted, schedule) = inbox.withLock { st -> (Bool, Bool) in
+            if st.closed { return (false, false) }
+            switch priority {
+            case .foreground: st.pending.append(pending)
+            case .background: st.background.append(pending)
             }
-            if !accepted {
-                c.resume(throwing: StoreError(kind: .misuse, message: "the database is closed"))
-            } else if schedule {
-                // Straight onto the writer's queue, behind whatever runs there now: writes appended meanwhile
-                // join this batch. No Task is created; the queue is the actor's executor, so isolation holds.
-                executor.queue.async { self.assumeIsolated { $0.drain() } }
-            }
+            if st.drainScheduled { return (true, false) }
+            st.drainScheduled = true
+            return (true, true)
+        }
+        if !accepted {
+            pending.finish(StoreError(kind: .misuse, message: "the database is closed"))
+        } else if schedule {
+            // Straight onto the writer's queue, behind whatever runs there now: writes appended meanwhile
+            // join this batch. No Task is created; the queue is the actor's executor, so isolation holds.
+            executor.queue.async { self.assumeIsolated { $0.drain() } }
         }
     }
 
@@ -229,9 +232,56 @@ public actor DatabaseWriter {
 }
 
 /// Holds one write's result between `run` and `finish`; touched only on the writer's executor.
-private final class Outcome<T>: @unchecked Sendable {
-    // Safety: written by `run` and read by `finish`, both inside `drain()` on the writer's serial executor.
+private final class Outcome<T: Sendable>: @unchecked Sendable {
+    // Safety: written by `run` and read by `finish`, both inside `drain()` on the writer's serial executor (or
+    // `finish` alone, with no result, when the writer is closed).
     var result: Result<T, any Error>?
+
+    /// The queued form of `body`: `run` keeps its result here, `finish` hands `deliver` that result, or the
+    /// commit's error when the transaction failed.
+    func pending(atomic: Bool, _ body: @escaping @Sendable (SQLiteConnection) throws -> T,
+                 deliver: @escaping @Sendable (Result<T, any Error>) -> Void) -> DatabaseWriter.Pending {
+        DatabaseWriter.Pending(
+            run: { conn, isolated in
+                self.result = Result { isolated && !atomic ? try conn.savepoint { try body(conn) } : try body(conn) }
+                if case .failure = self.result { return false }
+                return true
+            },
+            finish: { commitError in
+                if let commitError {
+                    deliver(.failure(commitError))
+                } else {
+                    deliver(self.result ?? .failure(StoreError(kind: .other, message: "write did not run")))
+                }
+            })
+    }
+}
+
+/// A write queued by `DatabaseWriter.submit`: its result once the transaction that ran it has committed.
+public final class SubmittedWrite<T: Sendable>: Sendable {
+    private let state = Locked<(result: Result<T, any Error>?, waiter: CheckedContinuation<T, any Error>?)>((nil, nil))
+
+    func complete(_ result: Result<T, any Error>) {
+        let waiter = state.withLock { st -> CheckedContinuation<T, any Error>? in
+            st.result = result
+            defer { st.waiter = nil }
+            return st.waiter
+        }
+        waiter?.resume(with: result)
+    }
+
+    /// The write's result after its commit, or the error of the write or of its transaction. One awaiter.
+    public var value: T {
+        get async throws {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+                let done = state.withLock { st -> Result<T, any Error>? in
+                    if st.result == nil { st.waiter = c }
+                    return st.result
+                }
+                if let done { c.resume(with: done) }
+            }
+        }
+    }
 }
 
 /// Counters of the writer, as atomics so a metrics scrape reads them without an actor hop.

@@ -85,6 +85,54 @@ final class ProcessingRecoveryTests: XCTestCase {
         await h.stop()
     }
 
+    /// While catching up, the processor queues each batch before the previous one has committed. When a batch
+    /// fails, the one queued behind it must write nothing: its events would otherwise be applied before the
+    /// failed batch's, out of order. Once the cause is gone, every event is applied once, in arrival order.
+    func testABatchQueuedBehindAFailedOneWritesNothing() async throws {
+        let h = try await AppHarness()
+        await h.app.processor.stop()
+        let c = try h.client()
+        for i in 0..<8 {
+            XCTAssertEqual(try h.post(Meta.envelope(messages: [Meta.text("wamid.Q\(i)", "m\(i)")]), on: c).status, 200)
+        }
+        let seqs = try await h.app.database.read { conn in
+            try conn.query("SELECT seq FROM webhook_events ORDER BY seq") { $0.int(0) ?? 0 }
+        }
+        XCTAssertEqual(seqs.count, 8)
+        // Batches of two: [Q0 Q1] [Q2 Q3] [Q4 Q5] [Q6 Q7]. The second fails as a whole: its events are applied,
+        // then marking them processed is refused, so its transaction is rolled back.
+        try await h.app.database.write { conn in
+            try conn.execute("""
+                CREATE TRIGGER test_fail_batch BEFORE UPDATE OF processing_status ON webhook_events
+                WHEN NEW.seq = \(seqs[3]) AND NEW.processing_status = 'processed'
+                BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END
+                """)
+        }
+        let processor = WebhookProcessor(database: h.app.database, defaults: h.app.defaults, options: ProcessingOptions(),
+                                         logger: Logger(label: "test", sink: LogSink(level: .error, format: .text)),
+                                         metrics: ProcessorMetrics(), batchSize: 2, busyBatchSize: 2)
+        do {
+            _ = try await processor.drain()
+            XCTFail("the second batch fails")
+        } catch {
+            XCTAssertTrue("\(error)".contains("refused by the test trigger"), "\(error)")
+        }
+        try await h.app.database.write { try $0.execute("DROP TRIGGER test_fail_batch") }
+        let rest = try await processor.drain()
+        XCTAssertEqual(rest, 6, "the failed batch and the two after it")
+        let states = try await h.app.database.read { conn in
+            try conn.query("SELECT processing_status, processing_attempts FROM webhook_events ORDER BY seq") {
+                "\($0.string(0) ?? "")/\($0.int(1) ?? -1)"
+            }
+        }
+        XCTAssertEqual(states, Array(repeating: "processed/1", count: 8), "each applied and marked once")
+        let order = try await h.app.database.read { conn in
+            try conn.query("SELECT whatsapp_message_id FROM messages ORDER BY rowid") { $0.string(0) ?? "" }
+        }
+        XCTAssertEqual(order, (0..<8).map { "wamid.Q\($0)" }, "stored in arrival order: nothing overtook the failed batch")
+        await h.stop()
+    }
+
     /// Within one batch, a message two days after the previous one still ends the idle conversation and opens a
     /// new one, and the new one's last message time is the latest of its messages (a cache of conversations per
     /// batch would have to follow the batch's own messages to pass).

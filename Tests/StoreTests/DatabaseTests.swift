@@ -88,6 +88,41 @@ final class DatabaseTests: StoreTestCase {
 
     /// A write alone in its transaction runs without the writer's savepoint (so its own savepoints are outermost):
     /// when it fails, the transaction is rolled back, its caller gets its own error, and the next write is unharmed.
+    /// Writes submitted one after another run in that order, each result is delivered whether it is awaited before
+    /// or after the write ran, and a failing one delivers its own error without touching the next.
+    func testSubmittedWritesRunInOrderAndDeliverTheirResults() async throws {
+        let db = try await openDatabase()
+        let writes = (0..<20).map { i in
+            db.writer.submit(priority: .background) { conn -> Int64 in
+                if i == 7 { throw StoreError(kind: .other, message: "write 7 fails") }
+                try insertEvent(conn, hash: "s\(i)")
+                return try conn.scalarInt("SELECT max(seq) FROM webhook_events") ?? -1
+            }
+        }
+        var seqs: [Int64] = []
+        for (i, write) in writes.enumerated() {
+            do {
+                seqs.append(try await write.value)
+                XCTAssertNotEqual(i, 7)
+            } catch let e as StoreError {
+                XCTAssertEqual(i, 7)
+                XCTAssertEqual(e.message, "write 7 fails")
+            }
+        }
+        XCTAssertEqual(seqs.count, 19)
+        XCTAssertEqual(seqs, seqs.sorted(), "each write saw the ones submitted before it")
+        let hashes = try await db.read { conn in
+            try conn.query("SELECT event_hash FROM webhook_events ORDER BY seq") { $0.string(0) ?? "" }
+        }
+        XCTAssertEqual(hashes, (0..<20).filter { $0 != 7 }.map { "s\($0)" })
+        // Awaited long after it committed: the stored result.
+        let late = db.writer.submit { conn in try conn.scalarInt("SELECT count(*) FROM webhook_events") ?? -1 }
+        try await Task.sleep(nanoseconds: 50_000_000)
+        let count = try await late.value
+        XCTAssertEqual(count, 19)
+        await db.close()
+    }
+
     func testALoneFailingWriteIsRolledBackWithItsOwnError() async throws {
         let db = try await openDatabase()
         do {
