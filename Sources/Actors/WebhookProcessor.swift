@@ -132,8 +132,8 @@ public actor WebhookProcessor {
         return try await body(self)
     }
 
-    /// Queues the next batch's write. `pipelined`: then settles the batch queued before it, if any, and leaves
-    /// this one in flight; otherwise settles this one too. Returns the events queued (0: none pending, and
+    /// Queues the next batch's write. `pipelined` (and no webhook waiting): then settles the batch queued before
+    /// it, if any, and leaves this one in flight; otherwise settles this one too. Returns the events queued (0: none pending, and
     /// nothing left in flight).
     private func pump(pipelined: Bool) async throws -> Int {
         if !pipelined { try await settleInFlight() }
@@ -174,11 +174,10 @@ public actor WebhookProcessor {
             return try Self.applyBatch(batch, conn: conn, defaults: defaults, options: options)
         }
         inFlight = InFlight(write: write, lastSeq: last.seq)
-        if pipelined {
-            if let previous { try await settle(previous) }
-        } else {
-            try await settleInFlight()
-        }
+        // Only while catching up with no webhook waiting: while webhooks arrive, a second batch queued behind this
+        // one would take the background share of the writer whenever it comes round, webhook p99 with it.
+        if let previous { try await settle(previous) }
+        if !pipelined || limit != batchSize { try await settleInFlight() }
         return parsed.count
     }
 
