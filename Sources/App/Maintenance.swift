@@ -3,7 +3,7 @@ import Store
 import Support
 
 /// Background upkeep: every `intervalSeconds`, each chore in turn. The store's (every few minutes): a truncating
-/// WAL checkpoint, so the WAL does not stay large after bursts (PASSIVE checkpoints run every 4000 pages on the
+/// WAL checkpoint, so the WAL does not stay large after bursts (PASSIVE checkpoints run every 1000 pages on the
 /// store's own checkpointer), then ending conversations idle past CONVERSATION_IDLE_HOURS, trimming the delivery log,
 /// removing expired sessions. The heap trim runs on its own interval (HEAP_TRIM_SEC). A chore that fails is
 /// logged and tried again next time; the others still run. An interval of 0 runs nothing.

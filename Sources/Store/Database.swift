@@ -13,20 +13,16 @@ public struct DatabaseOptions: Sendable {
     /// `FULL`: an acknowledged write survives power loss (the webhook inbox needs this). `NORMAL`: survives a
     /// process crash, may lose the last commits on power loss.
     public var synchronousFull = true
-    /// What the WAL file is cut back to when SQLite starts it over (and Maintenance's truncating checkpoint empties
-    /// it). Not lower than the WAL's working size under load: at 64 MB, each start-over freed the file's tail and
-    /// the WAL grew into new blocks again, which the kernel allocates and zeroes around SQLite's 4,120-byte frames
-    /// (9.5 % of ProcessBench's samples while processing, perf). Slower commits and checkpoint syncs then let the
-    /// WAL run to 119-126 MB before the next start-over; at 256 MB it stays at 64-65 MB and those writes reuse
-    /// its blocks (commit: 23.4 % -> 13.0 % of the samples).
-    public var journalSizeLimitBytes = 256 * 1024 * 1024
+    /// Keeps the WAL file from staying large after checkpoints. Under load the WAL stays at 15-20 MB with
+    /// checkpoints every 1000 pages (ProcessBench), so this limit is not reached and the WAL reuses its blocks.
+    public var journalSizeLimitBytes = 64 * 1024 * 1024
     public var busyTimeoutMillis: Int32 = 5000
     /// WAL pages that make a commit ask the background checkpointer for a PASSIVE checkpoint (SQLite's own
-    /// automatic checkpoint, replaced, defaults to 1000). 0: only explicit checkpoints. A larger interval lets
-    /// pages rewritten by many commits (random index leaves: a message's wamid, its conversation) be copied back
-    /// once. ProcessBench, 10 interleaved pairs against 1000: means 23,783 -> 24,770 msg/s without a workflow step,
-    /// 19,990 -> 21,142 with one, faster in all 10 pairs with one; 8000 gained nothing more (5 triples).
-    public var walAutocheckpointPages = 4000
+    /// automatic checkpoint, replaced, has the same default: 1000). 0: only explicit checkpoints. 4000 was tried
+    /// (d9c863f): pages rewritten by many batches are copied back once, and ProcessBench gained 4-6 %, but the
+    /// durable inserts of webhooks lost a quarter (StoreBench, 12 runs each: means 15,324 against 18,972 rows/s
+    /// at 1000): a bigger checkpoint's fsync of the database file holds up the WAL fsyncs of the commits behind it.
+    public var walAutocheckpointPages = 1000
 
     public init() {}
 }
