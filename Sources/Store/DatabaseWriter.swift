@@ -259,23 +259,23 @@ private final class Outcome<T: Sendable>: @unchecked Sendable {
 
 /// A write queued by `DatabaseWriter.submit`: its result once the transaction that ran it has committed.
 public final class SubmittedWrite<T: Sendable>: Sendable {
-    private let state = Locked<(result: Result<T, any Error>?, waiter: CheckedContinuation<T, any Error>?)>((nil, nil))
+    private let state = Locked<(result: Result<T, any Error>?, waiters: [CheckedContinuation<T, any Error>])>((nil, []))
 
     func complete(_ result: Result<T, any Error>) {
-        let waiter = state.withLock { st -> CheckedContinuation<T, any Error>? in
+        let waiters = state.withLock { st -> [CheckedContinuation<T, any Error>] in
             st.result = result
-            defer { st.waiter = nil }
-            return st.waiter
+            defer { st.waiters = [] }
+            return st.waiters
         }
-        waiter?.resume(with: result)
+        for waiter in waiters { waiter.resume(with: result) }
     }
 
-    /// The write's result after its commit, or the error of the write or of its transaction. One awaiter.
+    /// The write's result after its commit, or the error of the write or of its transaction.
     public var value: T {
         get async throws {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
                 let done = state.withLock { st -> Result<T, any Error>? in
-                    if st.result == nil { st.waiter = c }
+                    if st.result == nil { st.waiters.append(c) }
                     return st.result
                 }
                 if let done { c.resume(with: done) }

@@ -115,11 +115,16 @@ final class DatabaseTests: StoreTestCase {
             try conn.query("SELECT event_hash FROM webhook_events ORDER BY seq") { $0.string(0) ?? "" }
         }
         XCTAssertEqual(hashes, (0..<20).filter { $0 != 7 }.map { "s\($0)" })
-        // Awaited long after it committed: the stored result.
+        // Awaited long after it committed: the stored result; and by two awaiters at once.
         let late = db.writer.submit { conn in try conn.scalarInt("SELECT count(*) FROM webhook_events") ?? -1 }
         try await Task.sleep(nanoseconds: 50_000_000)
         let count = try await late.value
         XCTAssertEqual(count, 19)
+        let shared = db.writer.submit(priority: .background) { conn in try conn.scalarInt("SELECT 42") ?? -1 }
+        async let first = shared.value
+        async let second = shared.value
+        let both = try await [first, second]
+        XCTAssertEqual(both, [42, 42])
         await db.close()
     }
 
