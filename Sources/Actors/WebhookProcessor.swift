@@ -132,11 +132,10 @@ public actor WebhookProcessor {
         return try await body(self)
     }
 
-    /// Queues the next batch's write. `pipelined` (and no webhook waiting): then settles the batch queued before
-    /// it, if any, and leaves this one in flight; otherwise settles this one too. Returns the events queued (0: none pending, and
-    /// nothing left in flight).
+    /// Queues the next batch's write behind the one in flight, if any, and settles that one. `pipelined` (and no
+    /// webhook waiting): leaves this one in flight; otherwise settles it too. Returns the events queued (0: none
+    /// pending, and nothing left in flight).
     private func pump(pipelined: Bool) async throws -> Int {
-        if !pipelined { try await settleInFlight() }
         let limit = database.writer.foregroundActive ? busyBatchSize : batchSize
         var parsed: [ParsedEvent] = []
         if let ahead = prefetched {
@@ -174,9 +173,9 @@ public actor WebhookProcessor {
             return try Self.applyBatch(batch, conn: conn, defaults: defaults, options: options)
         }
         inFlight = InFlight(write: write, lastSeq: last.seq)
-        // Only while catching up with no webhook waiting: while webhooks arrive, a second batch queued behind this
-        // one would take the background share of the writer whenever it comes round, webhook p99 with it.
         if let previous { try await settle(previous) }
+        // Left in flight only while catching up with no webhook waiting: while webhooks arrive, a batch queued
+        // behind it would take the background share of the writer whenever it comes round, webhook p99 with it.
         if !pipelined || limit != batchSize { try await settleInFlight() }
         return parsed.count
     }
