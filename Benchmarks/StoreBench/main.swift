@@ -7,6 +7,7 @@
 import Glibc
 #endif
 import CSQLite
+import Foundation
 import Store
 import Support
 
@@ -25,17 +26,23 @@ func randomHash() -> String {
     return Identifier.hexString((0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) })
 }
 
-func tempPath(_ name: String) -> String {
+/// A database path in a fresh directory; `body` runs with it and the directory is removed afterwards, so
+/// repeated `make bench` runs leave nothing behind in /tmp.
+func withTempPath<T>(_ name: String, _ body: (String) async throws -> T) async throws -> T {
     var template = Array("/tmp/wasla-storebench-XXXXXX".utf8CString)
     let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
-    return dir + "/" + name
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    return try await body(dir + "/" + name)
 }
 
 func now() -> Double { Double(MonotonicClock.nowNanos()) / 1e9 }
 
 /// The ceiling: prepared statement, bind, step, reset; BEGIN IMMEDIATE / COMMIT every 256 rows.
 func ceiling() async throws -> Double {
-    let path = tempPath("ceiling.sqlite")
+    try await withTempPath("ceiling.sqlite") { try await ceiling(path: $0) }
+}
+
+func ceiling(path: String) async throws -> Double {
     let db = try await Database.open(path: path)
     await db.close()
     var handle: OpaquePointer?
@@ -71,7 +78,10 @@ func ceiling() async throws -> Double {
 
 /// Inserts through the writer actor from `tasks` concurrent tasks.
 func viaWriter(tasks: Int, maxBatch: Int, rows: Int) async throws -> (Double, WriterStats) {
-    let path = tempPath("writer.sqlite")
+    try await withTempPath("writer.sqlite") { try await viaWriter(path: $0, tasks: tasks, maxBatch: maxBatch, rows: rows) }
+}
+
+func viaWriter(path: String, tasks: Int, maxBatch: Int, rows: Int) async throws -> (Double, WriterStats) {
     var options = DatabaseOptions()
     options.maxBatch = maxBatch
     let db = try await Database.open(path: path, options: options)
