@@ -86,17 +86,26 @@ public final class SQLiteConnection {
     /// Runs a query and maps each row.
     public func query<T>(_ sql: String, _ arguments: [any SQLBindable] = [],
                          _ map: (Row) throws(StoreError) -> T) throws(StoreError) -> [T] {
+        var out: [T] = []
+        try forEachRow(sql, arguments) { row throws(StoreError) in
+            out.append(try map(row))
+            return true
+        }
+        return out
+    }
+
+    /// Steps through a query's rows while `body` returns true; the rows after the first false are not read.
+    public func forEachRow(_ sql: String, _ arguments: [any SQLBindable] = [],
+                           _ body: (Row) throws(StoreError) -> Bool) throws(StoreError) {
         let stmt = try prepared(sql)
         defer { reset(stmt) }
         try bind(stmt, arguments, sql: sql)
-        var out: [T] = []
         while true {
             let rc = sqlite3_step(stmt)
-            if rc == SQLITE_DONE { break }
+            if rc == SQLITE_DONE { return }
             guard rc == SQLITE_ROW else { throw failed(stmt, rc, sql) }
-            out.append(try map(Row(stmt: stmt)))
+            if try !body(Row(stmt: stmt)) { return }
         }
-        return out
     }
 
     /// The first row, or nil.

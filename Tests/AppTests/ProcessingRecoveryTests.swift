@@ -191,7 +191,8 @@ final class ProcessingRecoveryTests: XCTestCase {
 
     /// A server whose own processor is stopped, `n` events stored (one message each), and a processor of the
     /// given batch size over its database for the test to drive.
-    func pendingEvents(_ n: Int, batchSize: Int) async throws -> (AppHarness, WebhookProcessor) {
+    func pendingEvents(_ n: Int, batchSize: Int,
+                       batchBytes: Int = 4 << 20) async throws -> (AppHarness, WebhookProcessor) {
         let h = try await AppHarness()
         await h.app.processor.stop()
         let c = try h.client()
@@ -200,8 +201,34 @@ final class ProcessingRecoveryTests: XCTestCase {
         }
         let processor = WebhookProcessor(database: h.app.database, defaults: h.app.defaults, options: ProcessingOptions(),
                                          logger: h.app.logger, metrics: ProcessorMetrics(), batchSize: batchSize,
-                                         busyBatchSize: batchSize)
+                                         busyBatchSize: batchSize, batchBytes: batchBytes, busyBatchBytes: batchBytes)
         return (h, processor)
+    }
+
+    /// A batch ends once the bodies read reach its byte budget (the event that reaches it included), however many
+    /// events it may take; an event bigger than the budget is a batch of its own. The read-ahead follows the same
+    /// rule, and every event is still processed once, in order.
+    func testABatchEndsAtItsByteBudget() async throws {
+        let size = Meta.envelope(messages: [Meta.text("wamid.P0", "n0")]).utf8.count
+        let (h, processor) = try await pendingEvents(7, batchSize: 100, batchBytes: 2 * size)
+        let sizes = try await h.app.database.read { conn in
+            try conn.query("SELECT length(raw_body) FROM webhook_events ORDER BY seq") { $0.int(0) ?? 0 }
+        }
+        XCTAssertEqual(Set(sizes), [Int64(size)], "seven bodies of the same size")
+        var taken: [Int] = []
+        for _ in 0..<5 { taken.append(try await processor.processBatch()) }
+        XCTAssertEqual(taken, [2, 2, 2, 1, 0])
+        await h.stop()
+
+        let (small, one) = try await pendingEvents(3, batchSize: 100, batchBytes: 1)
+        taken = []
+        for _ in 0..<4 { taken.append(try await one.processBatch()) }
+        XCTAssertEqual(taken, [1, 1, 1, 0], "a body bigger than the budget still makes a batch")
+        let order = try await small.app.database.read { conn in
+            try conn.query("SELECT whatsapp_message_id FROM messages ORDER BY rowid") { $0.string(0) ?? "" }
+        }
+        XCTAssertEqual(order, ["wamid.P0", "wamid.P1", "wamid.P2"])
+        await small.stop()
     }
 
     /// After a full batch the next one is read and parsed while the first is written. Batches still go in arrival
