@@ -115,6 +115,9 @@ echo "webhook events waiting in the sync outbox: $queued (equal to stored: nothi
 echo "== processing: the background processor alone, stored events into messages, contacts, conversations, jobs"
 "$bin/ProcessBench" "${BENCH_PROCESS_EVENTS:-50000}"
 
+echo "== webhook acknowledgements while the processor catches up after a burst"
+python3 Benchmarks/catchup.py
+
 echo "== memory and start-up"
 BENCH_DURATION="$DURATION" python3 Benchmarks/memory.py
 python3 Benchmarks/startup.py
