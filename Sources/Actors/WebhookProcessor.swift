@@ -32,14 +32,8 @@ public actor WebhookProcessor {
     let options: ProcessingOptions
     let logger: Logger
     public nonisolated let metrics: ProcessorMetrics
-    /// The batch when no webhook is waiting (catching up fast after a burst): 1024 events, not 256, since most
-    /// index leaves a batch dirties (the wamid and conversation indexes take each message at a random place) are
-    /// written to the WAL once per transaction, so bigger batches write fewer pages per message (ProcessBench,
-    /// five interleaved pairs: 14.0 → 10.6 KiB written and 71.6 → 63.3 µs of CPU per message). The price: a
-    /// webhook arriving during such a batch waits for it (docs/processing.md).
-    let idleLimit: BatchLimit
-    /// The batch while webhooks are arriving: a webhook commit never waits long behind one.
-    let busyLimit: BatchLimit
+    /// How much a batch takes, by how long ago the last webhook was stored.
+    let limits: BatchLimits
     let pollMillis: UInt64
     private let signal = WakeSignal()
     private let runner = Locked<Task<Void, Never>?>(nil)
@@ -59,15 +53,13 @@ public actor WebhookProcessor {
     }
 
     public init(database: Database, defaults: Seed.Defaults, options: ProcessingOptions, logger: Logger,
-                metrics: ProcessorMetrics, batchSize: Int = 1024, busyBatchSize: Int = 16,
-                batchBytes: Int = 1 << 20, busyBatchBytes: Int = 64 << 10, pollMillis: UInt64 = 1000) {
+                metrics: ProcessorMetrics, limits: BatchLimits = BatchLimits(), pollMillis: UInt64 = 1000) {
         self.database = database
         self.defaults = defaults
         self.options = options
         self.logger = logger
         self.metrics = metrics
-        idleLimit = BatchLimit(events: batchSize, bytes: batchBytes)
-        busyLimit = BatchLimit(events: busyBatchSize, bytes: busyBatchBytes)
+        self.limits = limits
         self.pollMillis = pollMillis
     }
 
@@ -140,8 +132,9 @@ public actor WebhookProcessor {
     /// webhook waiting): leaves this one in flight; otherwise settles it too. Returns the events queued (0: none
     /// pending, and nothing left in flight).
     private func pump(pipelined: Bool) async throws -> Int {
-        let catchingUp = !database.writer.foregroundActive
-        let limit = catchingUp ? idleLimit : busyLimit
+        let sinceWebhook = database.writer.sinceForeground
+        let catchingUp = !DatabaseWriter.isForegroundActive(sinceWebhook)
+        let limit = limits.limit(sinceWebhookNanos: sinceWebhook)
         var parsed: [ParsedEvent] = []
         if let ahead = prefetched {
             prefetched = nil
@@ -246,12 +239,49 @@ public actor WebhookProcessor {
 /// `bytes` (the event that reaches it included, so a batch always has at least one). Meta sends bodies of up to
 /// 3 MB with up to 1000 updates each: counted in events alone, a batch could hold a gigabyte, or keep the writer
 /// from webhook commits for seconds.
-struct BatchLimit {
-    let events: Int
-    let bytes: Int
+public struct BatchLimit: Sendable {
+    public let events: Int
+    public let bytes: Int
+
+    public init(events: Int, bytes: Int) {
+        self.events = events
+        self.bytes = bytes
+    }
 
     /// Whether a fetched batch was cut by this limit (more may be pending behind it).
     func reached(_ batch: [ParsedEvent]) -> Bool {
         batch.count >= events || batch.reduce(0) { $0 + $1.raw.count } >= bytes
+    }
+}
+
+/// The batch grows with the time since the last webhook was stored. A webhook that arrives while a batch is being
+/// written waits for that transaction, so batches stay small while webhooks come; bigger ones write fewer pages per
+/// message, since the wamid and conversation indexes take each message at a random leaf and a leaf that several
+/// messages of one transaction dirty goes to the WAL once (docs/processing.md has the figures).
+public struct BatchLimits: Sendable {
+    /// A webhook within the writer's foreground window (100 ms): its commits come first, processing in small pieces.
+    public var busy = BatchLimit(events: 16, bytes: 64 << 10)
+    /// The last webhook less than `quietNanos` ago: catching up after a burst while stragglers still arrive.
+    public var recent = BatchLimit(events: 256, bytes: 1 << 20)
+    /// No webhook for `quietNanos` or more (a replay, the backlog after a restart, a quiet night).
+    public var quiet = BatchLimit(events: 1024, bytes: 1 << 20)
+    public var quietNanos: UInt64 = 1_000_000_000
+
+    public init() {}
+
+    /// The same limit whatever the traffic (tests).
+    public static func uniform(events: Int, bytes: Int = 1 << 20) -> BatchLimits {
+        var limits = BatchLimits()
+        limits.busy = BatchLimit(events: events, bytes: bytes)
+        limits.recent = limits.busy
+        limits.quiet = limits.busy
+        return limits
+    }
+
+    /// The limit for a batch taken `sinceWebhookNanos` after the last webhook (nil: none since the start).
+    func limit(sinceWebhookNanos: UInt64?) -> BatchLimit {
+        if DatabaseWriter.isForegroundActive(sinceWebhookNanos) { return busy }
+        if let since = sinceWebhookNanos, since < quietNanos { return recent }
+        return quiet
     }
 }

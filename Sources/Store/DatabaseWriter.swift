@@ -53,9 +53,20 @@ public actor DatabaseWriter {
     nonisolated var queuedForTests: Int { inbox.withLock { $0.pending.count + $0.background.count } }
 
     /// True while latency-sensitive writes arrived recently: background work should come in small pieces.
-    public nonisolated var foregroundActive: Bool {
+    public nonisolated var foregroundActive: Bool { Self.isForegroundActive(sinceForeground) }
+
+    /// Nanoseconds since the last foreground write was queued: 0 while one waits, nil if none has been yet.
+    public nonisolated var sinceForeground: UInt64? {
         let last = inbox.withLock { $0.pending.isEmpty ? $0.lastForegroundAt : MonotonicClock.nowNanos() }
-        return last != 0 && MonotonicClock.nowNanos() - last < Self.foregroundQuietNanos * 5
+        guard last != 0 else { return nil }
+        let now = MonotonicClock.nowNanos()
+        return now > last ? now - last : 0
+    }
+
+    /// Whether a foreground write `since` nanoseconds ago (nil: none yet) still counts as recent.
+    public static func isForegroundActive(_ since: UInt64?) -> Bool {
+        guard let since else { return false }
+        return since < foregroundQuietNanos * 5
     }
 
     /// What the writer has done since it opened; readable from any thread (for /metrics and benchmarks).

@@ -1,5 +1,5 @@
+@testable import Actors
 @testable import App
-import Actors
 import Foundation
 import Store
 import Support
@@ -110,7 +110,7 @@ final class ProcessingRecoveryTests: XCTestCase {
         }
         let processor = WebhookProcessor(database: h.app.database, defaults: h.app.defaults, options: ProcessingOptions(),
                                          logger: Logger(label: "test", sink: LogSink(level: .error, format: .text)),
-                                         metrics: ProcessorMetrics(), batchSize: 2, busyBatchSize: 2)
+                                         metrics: ProcessorMetrics(), limits: .uniform(events: 2))
         do {
             _ = try await processor.drain()
             XCTFail("the second batch fails")
@@ -192,7 +192,7 @@ final class ProcessingRecoveryTests: XCTestCase {
     /// A server whose own processor is stopped, `n` events stored (one message each), and a processor of the
     /// given batch size over its database for the test to drive.
     func pendingEvents(_ n: Int, batchSize: Int,
-                       batchBytes: Int = 4 << 20) async throws -> (AppHarness, WebhookProcessor) {
+                       batchBytes: Int = 1 << 20) async throws -> (AppHarness, WebhookProcessor) {
         let h = try await AppHarness()
         await h.app.processor.stop()
         let c = try h.client()
@@ -200,9 +200,24 @@ final class ProcessingRecoveryTests: XCTestCase {
             XCTAssertEqual(try h.post(Meta.envelope(messages: [Meta.text("wamid.P\(i)", "n\(i)")]), on: c).status, 200)
         }
         let processor = WebhookProcessor(database: h.app.database, defaults: h.app.defaults, options: ProcessingOptions(),
-                                         logger: h.app.logger, metrics: ProcessorMetrics(), batchSize: batchSize,
-                                         busyBatchSize: batchSize, batchBytes: batchBytes, busyBatchBytes: batchBytes)
+                                         logger: h.app.logger, metrics: ProcessorMetrics(),
+                                         limits: .uniform(events: batchSize, bytes: batchBytes))
         return (h, processor)
+    }
+
+    /// The batch grows with the time since the last webhook: small while they arrive, 256 events in the second
+    /// after, 1024 once none has come for a second (or none since the start).
+    func testTheBatchGrowsWithTheTimeSinceTheLastWebhook() {
+        let limits = BatchLimits()
+        let ms: UInt64 = 1_000_000
+        XCTAssertEqual(limits.limit(sinceWebhookNanos: 0).events, 16, "a webhook waiting")
+        XCTAssertEqual(limits.limit(sinceWebhookNanos: 99 * ms).events, 16)
+        XCTAssertEqual(limits.limit(sinceWebhookNanos: 99 * ms).bytes, 64 << 10)
+        XCTAssertEqual(limits.limit(sinceWebhookNanos: 100 * ms).events, 256)
+        XCTAssertEqual(limits.limit(sinceWebhookNanos: 999 * ms).events, 256)
+        XCTAssertEqual(limits.limit(sinceWebhookNanos: 1000 * ms).events, 1024)
+        XCTAssertEqual(limits.limit(sinceWebhookNanos: 1000 * ms).bytes, 1 << 20)
+        XCTAssertEqual(limits.limit(sinceWebhookNanos: nil).events, 1024, "no webhook since the start")
     }
 
     /// A batch ends once the bodies read reach its byte budget (the event that reaches it included), however many

@@ -43,6 +43,10 @@ final class WriterPriorityTests: StoreTestCase {
         let n = try await db.write(priority: .background) { conn in try insertEvent(conn, hash: "bg") }
         XCTAssertEqual(n, 1)
         XCTAssertFalse(db.writer.foregroundActive)
+        XCTAssertNil(db.writer.sinceForeground, "no foreground write yet")
+        _ = try await db.write { conn in try insertEvent(conn, hash: "fg") }
+        let since = try XCTUnwrap(db.writer.sinceForeground)
+        XCTAssertLessThan(since, 60_000_000_000, "counted from the foreground write just made")
         await db.close()
     }
 }
