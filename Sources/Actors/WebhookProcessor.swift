@@ -138,7 +138,8 @@ public actor WebhookProcessor {
         var parsed: [ParsedEvent] = []
         if let ahead = prefetched {
             prefetched = nil
-            parsed = (try? await ahead.value) ?? []
+            // Read ahead under the limit of its time: webhooks that came since get the smaller batch they need.
+            parsed = limit.prefix(of: (try? await ahead.value) ?? [])
         }
         if parsed.isEmpty {
             // Without a prefetch, or when it found nothing past the last batch, read from the first pending
@@ -227,7 +228,7 @@ public actor WebhookProcessor {
                 let body = row.blob(2) ?? []
                 events.append((row.int(0) ?? 0, row.string(1) ?? "", body))
                 total += body.count
-                return total < limit.bytes
+                return limit.admitsMore(count: events.count, bodyBytes: total)
             }
             return events
         }
@@ -248,9 +249,22 @@ public struct BatchLimit: Sendable {
         self.bytes = bytes
     }
 
+    /// Whether a batch of `count` events whose bodies add up to `bodyBytes` may take another one.
+    func admitsMore(count: Int, bodyBytes: Int) -> Bool { count < events && bodyBytes < bytes }
+
     /// Whether a fetched batch was cut by this limit (more may be pending behind it).
     func reached(_ batch: [ParsedEvent]) -> Bool {
-        batch.count >= events || batch.reduce(0) { $0 + $1.raw.count } >= bytes
+        !admitsMore(count: batch.count, bodyBytes: batch.reduce(0) { $0 + $1.raw.count })
+    }
+
+    /// The start of `batch` this limit allows (a batch read ahead under a larger limit, before webhooks came).
+    func prefix(of batch: [ParsedEvent]) -> [ParsedEvent] {
+        var bodyBytes = 0
+        for (i, event) in batch.enumerated() {
+            guard admitsMore(count: i, bodyBytes: bodyBytes) else { return Array(batch.prefix(i)) }
+            bodyBytes += event.raw.count
+        }
+        return batch
     }
 }
 

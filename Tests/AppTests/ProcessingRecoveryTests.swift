@@ -218,6 +218,17 @@ final class ProcessingRecoveryTests: XCTestCase {
         XCTAssertEqual(limits.limit(sinceWebhookNanos: 1000 * ms).events, 1024)
         XCTAssertEqual(limits.limit(sinceWebhookNanos: 1000 * ms).bytes, 1 << 20)
         XCTAssertEqual(limits.limit(sinceWebhookNanos: nil).events, 1024, "no webhook since the start")
+
+        // A batch read ahead under the quiet limit is cut to the busy one once webhooks come.
+        let body = Array(repeating: UInt8(ascii: "x"), count: 10 << 10)
+        let ahead: [ParsedEvent] = (0..<1024).map { (seq: Int64($0), id: "e\($0)", payload: MetaPayload.parse(body), raw: body) }
+        XCTAssertEqual(limits.quiet.prefix(of: ahead).count, 103, "1 MiB of 10 KiB bodies: the 103rd reaches it")
+        let busy = limits.busy.prefix(of: ahead)
+        XCTAssertEqual(busy.map(\.seq), Array(0..<7), "64 KiB: the 7th body reaches it")
+        XCTAssertTrue(limits.busy.reached(busy))
+        XCTAssertEqual(BatchLimit(events: 16, bytes: 1).prefix(of: ahead).count, 1, "at least one event")
+        XCTAssertEqual(BatchLimit(events: 3, bytes: 1 << 30).prefix(of: ahead).count, 3)
+        XCTAssertFalse(BatchLimit(events: 3, bytes: 1 << 30).reached(Array(ahead.prefix(2))))
     }
 
     /// A batch ends once the bodies read reach its byte budget (the event that reaches it included), however many
