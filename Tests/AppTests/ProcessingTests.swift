@@ -274,6 +274,21 @@ final class ProcessingTests: XCTestCase {
                          "an unmodelled field (calls) is acknowledged and kept")
     }
 
+    /// Meta batches up to 1000 updates per POST (meta-webhooks.md §3): such a body is far over the 64 KiB a batch
+    /// reads while webhooks arrive (a batch always takes at least one event), and every update in it is applied.
+    func testAThousandUpdatesInOneBodyAreAllApplied() async throws {
+        let messages = (0..<1000).map { Meta.text("wamid.K\($0)", "bulk \($0)", from: "1555000\(1000 + $0 % 10)") }
+        let statuses = (0..<1000).map { Meta.status("wamid.OUT\($0)", "delivered") }
+        let bulk = Meta.envelope(messages: messages)
+        XCTAssertGreaterThan(bulk.utf8.count, 64 << 10)
+        try await deliver(bulk, Meta.envelope(statuses: statuses), Meta.envelope(messages: [Meta.text("wamid.K-after", "after")]))
+        try await expect("SELECT count(*) FROM messages WHERE whatsapp_message_id LIKE 'wamid.K%'", "1001")
+        try await expect("SELECT count(DISTINCT contact_id) FROM messages WHERE whatsapp_message_id LIKE 'wamid.K%'", "11")
+        try await expect("SELECT count(*) FROM message_statuses WHERE whatsapp_message_id LIKE 'wamid.OUT%'", "1000")
+        let events = try await rows("SELECT processing_status FROM webhook_events ORDER BY seq")
+        XCTAssertEqual(events.map { $0[0] }, ["processed", "processed", "processed"])
+    }
+
     func testNotJSONAndNoEntryAreMarkedFailedAndKept() async throws {
         try await deliver("plain text body", #"{"object":"whatsapp_business_account"}"#)
         let r = try await rows("SELECT processing_status, processing_error FROM webhook_events ORDER BY seq")
