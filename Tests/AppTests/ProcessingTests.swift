@@ -297,6 +297,27 @@ final class ProcessingTests: XCTestCase {
         XCTAssertTrue(r[1][1]?.contains("entry") ?? false)
     }
 
+    /// The conversation's times move forward only: an older message arriving late, or a wamid again in another
+    /// envelope, leaves them; a system notice opens a conversation without opening the service window.
+    func testConversationTimesOnlyMoveForward() async throws {
+        let system = Meta.message("wamid.S1", type: "system", body: #"{"body":"number changed","type":"user_changed_number"}"#,
+                                  timestamp: 1_700_000_000)
+        try await deliver(Meta.envelope(messages: [system]))
+        var c = try await rows("SELECT last_message_at, last_inbound_at FROM conversations")
+        XCTAssertEqual(c.map { [$0[0], $0[1]] }, [["1700000000000", nil]], "a system notice opens no service window")
+        try await deliver(Meta.envelope(messages: [Meta.text("wamid.S2", "later", timestamp: 1_700_000_100)]),
+                          Meta.envelope(messages: [Meta.text("wamid.S3", "sent earlier, arrived late", timestamp: 1_700_000_050)]))
+        c = try await rows("SELECT last_message_at, last_inbound_at, status FROM conversations")
+        XCTAssertEqual(c.map { [$0[0], $0[1], $0[2]] }, [["1700000100000", "1700000100000", "open"]])
+        try await deliver(Meta.envelope(contacts: [Meta.contact("15550000001", name: "Again")],
+                                        messages: [Meta.text("wamid.S3", "sent earlier, arrived late",
+                                                             timestamp: 1_700_000_050)]))
+        c = try await rows("SELECT last_message_at, last_inbound_at, status FROM conversations")
+        XCTAssertEqual(c.map { [$0[0], $0[1], $0[2]] }, [["1700000100000", "1700000100000", "open"]],
+                       "the late wamid again, in another envelope")
+        try await expect("SELECT count(*) FROM messages", "3", "the repeated wamid is stored once")
+    }
+
     func testIdleConversationEndsAndANewOneOpens() async throws {
         try await deliver(Meta.envelope(messages: [Meta.text("wamid.D1", "day one", timestamp: 1_700_000_000)]),
                           Meta.envelope(messages: [Meta.text("wamid.D3", "two days later", timestamp: 1_700_000_000 + 2 * 86_400)]))
