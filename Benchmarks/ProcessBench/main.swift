@@ -3,10 +3,12 @@
 // database, then times the WebhookProcessor draining them: numbers, contacts, conversations, messages and jobs
 // written, events marked processed, one background transaction per batch as in the server (WAL,
 // synchronous=NORMAL for these derived rows). Checks that every event is processed and every message stored once.
-// Twice, each on a fresh database: with the default workflow as a new install has it (no step: media jobs only),
-// then with an active step on it (a workflow job for every message as well). Then runs the second pass's queued
-// jobs (workflow, media) through the JobQueue with handlers that do nothing: jobs/s.
-// Usage: ProcessBench [events] [plain | step] (one of the two passes only; the job queue runs after `step`)
+// Two passes, each run `runs` times (default 3) on fresh databases, medians reported (the wall time of one run
+// swings by a quarter on a shared machine): with the default workflow as a new install has it (no step: media jobs
+// only), then with an active step on it (a workflow job for every message as well). Then runs the last step run's
+// queued jobs (workflow, media) through the JobQueue with handlers that do nothing: jobs/s.
+// Usage: ProcessBench [events] [plain | step | both] [runs] (one of the two passes only; the job queue runs after
+// `step`)
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,7 +17,8 @@ import Store
 import Support
 
 let events = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 50_000 : 50_000
-let only = CommandLine.arguments.count > 2 ? CommandLine.arguments[2] : nil
+let only = CommandLine.arguments.count > 2 && CommandLine.arguments[2] != "both" ? CommandLine.arguments[2] : nil
+let runs = max(1, CommandLine.arguments.count > 3 ? Int(CommandLine.arguments[3]) ?? 3 : 3)
 
 /// A wamid shaped like Meta's: "wamid.HBgL", the sender's number, then a random part. Their sort order groups
 /// them by sender, so each new one lands on a random leaf of the unique index, not at its right edge.
@@ -41,9 +44,18 @@ func body(_ i: Int) -> [UInt8] {
 
 func now() -> Double { Double(MonotonicClock.nowNanos()) / 1e9 }
 
+/// What one run of a pass measured.
+struct PassResult {
+    let database: Database
+    let jobsQueued: Int64
+    let messagesPerSecond: Double
+    let cpuMicrosPerMessage: Double
+    let kibWrittenPerMessage: Double
+}
+
 /// Stores the events into a fresh database and times their processing; with `step`, the default workflow has an
-/// active step first. Returns the database (open) and the number of jobs queued.
-func processPass(step: Bool, in dir: String) async throws -> (Database, Int64) {
+/// active step first. The database is left open.
+func processPass(step: Bool, in dir: String) async throws -> PassResult {
     let database = try await Database.open(path: dir + "/wasla.sqlite")
     let defaults = try await database.write { try Seed.ensureDefaults($0) }
     if step {
@@ -101,7 +113,33 @@ func processPass(step: Bool, in dir: String) async throws -> (Database, Int64) {
         exit(1)
     }
     print("check: every event processed, every message stored once")
-    return (database, counts.3)
+    return PassResult(database: database, jobsQueued: counts.3, messagesPerSecond: Double(counts.0) / seconds,
+                      cpuMicrosPerMessage: cpu / Double(counts.0) * 1e6,
+                      kibWrittenPerMessage: Double(written) / Double(counts.0) / 1024)
+}
+
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+/// Runs a pass `runs` times, each on a fresh database, prints the medians, and returns the last run (open).
+func repeatedPass(step: Bool, in dir: String) async throws -> PassResult {
+    var results: [PassResult] = []
+    for run in 1...runs {
+        let runDir = dir + "/\(step ? "step" : "plain")-\(run)"
+        mkdir(runDir, 0o700)
+        let result = try await processPass(step: step, in: runDir)
+        results.append(result)
+        if run < runs {
+            await result.database.close()
+            _ = system("rm -rf '\(runDir)'")
+        }
+    }
+    let rates = results.map(\.messagesPerSecond)
+    print(String(format: "%@: median of %d runs %.0f messages/s (runs: %@; target: at least 20,000/s), "
+                 + "%.1f µs of CPU and %.1f KiB written per message",
+                 step ? "with a step" : "no step", runs, median(rates),
+                 rates.map { String(Int($0.rounded())) }.joined(separator: ", "),
+                 median(results.map(\.cpuMicrosPerMessage)), median(results.map(\.kibWrittenPerMessage))))
+    return results[results.count - 1]
 }
 
 /// User and system CPU seconds of the whole process so far.
@@ -128,14 +166,13 @@ func run() async throws {
     var template = Array("/tmp/wasla-processbench-XXXXXX".utf8CString)
     let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
     defer { _ = system("rm -rf '\(dir)'") }
-    mkdir(dir + "/plain", 0o700)
-    mkdir(dir + "/step", 0o700)
     if only != "step" {
-        let (plain, _) = try await processPass(step: false, in: dir + "/plain")
-        await plain.close()
+        let plain = try await repeatedPass(step: false, in: dir)
+        await plain.database.close()
     }
     guard only != "plain" else { return }
-    let (database, queued) = try await processPass(step: true, in: dir + "/step")
+    let last = try await repeatedPass(step: true, in: dir)
+    let (database, queued) = (last.database, last.jobsQueued)
 
     // The job queue's own cost: the whole backlog of jobs just queued, claimed and finished as the server's
     // worker does (4 handlers at a time), with handlers that do nothing. Claims must not slow down with the backlog.
