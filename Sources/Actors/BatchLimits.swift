@@ -37,29 +37,36 @@ public struct BatchLimit: Sendable {
 /// message, since the wamid and conversation indexes take each message at a random leaf and a leaf that several
 /// messages of one transaction dirty goes to the WAL once (docs/processing.md has the figures).
 public struct BatchLimits: Sendable {
-    /// A webhook within the writer's foreground window (100 ms): its commits come first, processing in small pieces.
+    /// A webhook less than `busyNanos` ago: its commits come first, processing in small pieces, each awaited
+    /// before the next is queued.
     public var busy = BatchLimit(events: 16, bytes: 64 << 10)
     /// The last webhook less than `quietNanos` ago: catching up after a burst while stragglers still arrive.
     public var recent = BatchLimit(events: 256, bytes: 1 << 20)
     /// No webhook for `quietNanos` or more (a replay, the backlog after a restart, a quiet night).
     public var quiet = BatchLimit(events: 1024, bytes: 1 << 20)
+    /// The writer's own window for latency-sensitive writes (`DatabaseWriter.foregroundActive`).
+    public var busyNanos = DatabaseWriter.foregroundWindowNanos
     public var quietNanos: UInt64 = 1_000_000_000
 
     public init() {}
 
-    /// The same limit whatever the traffic (tests).
+    /// The same limit whatever the traffic, always catching up (tests: the pipelined path runs however recently
+    /// they stored their webhooks).
     public static func uniform(events: Int, bytes: Int = 1 << 20) -> BatchLimits {
         var limits = BatchLimits()
         limits.busy = BatchLimit(events: events, bytes: bytes)
         limits.recent = limits.busy
         limits.quiet = limits.busy
+        limits.busyNanos = 0
         return limits
     }
 
-    /// The limit for a batch taken `sinceWebhookNanos` after the last webhook (nil: none since the start).
-    func limit(sinceWebhookNanos: UInt64?) -> BatchLimit {
-        if DatabaseWriter.isForegroundActive(sinceWebhookNanos) { return busy }
-        if let since = sinceWebhookNanos, since < quietNanos { return recent }
-        return quiet
+    /// The limit for a batch taken `sinceWebhookNanos` after the last webhook (nil: none since the start), and
+    /// whether the processor is catching up (no webhook in the busy window), so the next batch may be queued
+    /// behind this one.
+    func choose(sinceWebhookNanos since: UInt64?) -> (limit: BatchLimit, catchingUp: Bool) {
+        guard let since else { return (quiet, true) }
+        if since < busyNanos { return (busy, false) }
+        return (since < quietNanos ? recent : quiet, true)
     }
 }

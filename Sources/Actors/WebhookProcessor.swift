@@ -132,9 +132,7 @@ public actor WebhookProcessor {
     /// webhook waiting): leaves this one in flight; otherwise settles it too. Returns the events queued (0: none
     /// pending, and nothing left in flight).
     private func pump(pipelined: Bool) async throws -> Int {
-        let sinceWebhook = database.writer.sinceForeground
-        let catchingUp = !DatabaseWriter.isForegroundActive(sinceWebhook)
-        let limit = limits.limit(sinceWebhookNanos: sinceWebhook)
+        let (limit, catchingUp) = limits.choose(sinceWebhookNanos: database.writer.sinceForeground)
         var parsed: [ParsedEvent] = []
         if let ahead = prefetched {
             prefetched = nil

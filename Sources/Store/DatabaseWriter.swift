@@ -52,8 +52,11 @@ public actor DatabaseWriter {
     /// Writes queued and not yet taken by a transaction (tests wait on it).
     nonisolated var queuedForTests: Int { inbox.withLock { $0.pending.count + $0.background.count } }
 
+    /// How long a foreground write counts as recent (`foregroundActive`).
+    public static let foregroundWindowNanos = foregroundQuietNanos * 5
+
     /// True while latency-sensitive writes arrived recently: background work should come in small pieces.
-    public nonisolated var foregroundActive: Bool { Self.isForegroundActive(sinceForeground) }
+    public nonisolated var foregroundActive: Bool { sinceForeground.map { $0 < Self.foregroundWindowNanos } ?? false }
 
     /// Nanoseconds since the last foreground write was queued: 0 while one waits, nil if none has been yet.
     public nonisolated var sinceForeground: UInt64? {
@@ -61,12 +64,6 @@ public actor DatabaseWriter {
         guard last != 0 else { return nil }
         let now = MonotonicClock.nowNanos()
         return now > last ? now - last : 0
-    }
-
-    /// Whether a foreground write `since` nanoseconds ago (nil: none yet) still counts as recent.
-    public static func isForegroundActive(_ since: UInt64?) -> Bool {
-        guard let since else { return false }
-        return since < foregroundQuietNanos * 5
     }
 
     /// What the writer has done since it opened; readable from any thread (for /metrics and benchmarks).

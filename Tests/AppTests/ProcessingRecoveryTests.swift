@@ -210,14 +210,19 @@ final class ProcessingRecoveryTests: XCTestCase {
     func testTheBatchGrowsWithTheTimeSinceTheLastWebhook() {
         let limits = BatchLimits()
         let ms: UInt64 = 1_000_000
-        XCTAssertEqual(limits.limit(sinceWebhookNanos: 0).events, 16, "a webhook waiting")
-        XCTAssertEqual(limits.limit(sinceWebhookNanos: 99 * ms).events, 16)
-        XCTAssertEqual(limits.limit(sinceWebhookNanos: 99 * ms).bytes, 64 << 10)
-        XCTAssertEqual(limits.limit(sinceWebhookNanos: 100 * ms).events, 256)
-        XCTAssertEqual(limits.limit(sinceWebhookNanos: 999 * ms).events, 256)
-        XCTAssertEqual(limits.limit(sinceWebhookNanos: 1000 * ms).events, 1024)
-        XCTAssertEqual(limits.limit(sinceWebhookNanos: 1000 * ms).bytes, 1 << 20)
-        XCTAssertEqual(limits.limit(sinceWebhookNanos: nil).events, 1024, "no webhook since the start")
+        XCTAssertEqual(limits.choose(sinceWebhookNanos: 0).limit.events, 16, "a webhook waiting")
+        XCTAssertEqual(limits.choose(sinceWebhookNanos: 99 * ms).limit.events, 16)
+        XCTAssertEqual(limits.choose(sinceWebhookNanos: 99 * ms).limit.bytes, 64 << 10)
+        XCTAssertEqual(limits.choose(sinceWebhookNanos: 100 * ms).limit.events, 256)
+        XCTAssertEqual(limits.choose(sinceWebhookNanos: 999 * ms).limit.events, 256)
+        XCTAssertEqual(limits.choose(sinceWebhookNanos: 1000 * ms).limit.events, 1024)
+        XCTAssertEqual(limits.choose(sinceWebhookNanos: 1000 * ms).limit.bytes, 1 << 20)
+        XCTAssertEqual(limits.choose(sinceWebhookNanos: nil).limit.events, 1024, "no webhook since the start")
+        XCTAssertFalse(limits.choose(sinceWebhookNanos: 99 * ms).catchingUp, "webhooks arriving: nothing queued ahead")
+        XCTAssertTrue(limits.choose(sinceWebhookNanos: 100 * ms).catchingUp)
+        XCTAssertTrue(limits.choose(sinceWebhookNanos: nil).catchingUp)
+        XCTAssertTrue(BatchLimits.uniform(events: 2).choose(sinceWebhookNanos: 0).catchingUp,
+                      "tests' uniform limits always take the pipelined path")
 
         // A batch read ahead under the quiet limit is cut to the busy one once webhooks come.
         let body = Array(repeating: UInt8(ascii: "x"), count: 10 << 10)
