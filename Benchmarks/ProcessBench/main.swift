@@ -105,8 +105,8 @@ func processPass(step: Bool, in dir: String) async throws -> PassResult {
                  taken, seconds, Double(counts.0) / seconds))
     // Less noisy than the wall time on a shared machine: the CPU the process used, and the bytes it wrote (WAL
     // frames and checkpoints), per message.
-    print(String(format: "cost per message: %.1f µs of CPU (user+sys, all threads), %.1f KiB written",
-                 cpu / Double(counts.0) * 1e6, Double(written) / Double(counts.0) / 1024))
+    let (cpuMicros, kib) = (cpu / Double(counts.0) * 1e6, Double(written) / Double(counts.0) / 1024)
+    print(String(format: "cost per message: %.1f µs of CPU (user+sys, all threads), %.1f KiB written", cpuMicros, kib))
     print("events processed: \(counts.1), messages: \(counts.0), contacts: \(counts.2), jobs queued: \(counts.3)")
     if counts.0 != events || counts.1 != events {
         print("CHECK FAILED: expected \(events) events processed and \(events) messages")
@@ -114,8 +114,7 @@ func processPass(step: Bool, in dir: String) async throws -> PassResult {
     }
     print("check: every event processed, every message stored once")
     return PassResult(database: database, jobsQueued: counts.3, messagesPerSecond: Double(counts.0) / seconds,
-                      cpuMicrosPerMessage: cpu / Double(counts.0) * 1e6,
-                      kibWrittenPerMessage: Double(written) / Double(counts.0) / 1024)
+                      cpuMicrosPerMessage: cpuMicros, kibWrittenPerMessage: kib)
 }
 
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
