@@ -140,6 +140,28 @@ final class SupportTests: XCTestCase {
         XCTAssertEqual(w.string, #"{"k\n":"a\u0001\"b","n":3}"#)
     }
 
+    /// Every ASCII byte, runs with and without escapes, and non-ASCII text: the exact escapes, and the text
+    /// parses back to itself.
+    func testJSONWriterEscapesExactlyWhatJSONRequiresAndRoundTrips() throws {
+        let ascii = String(decoding: (0..<128).map { UInt8($0) }, as: UTF8.self)
+        for text in [ascii, "", "plain", "\"", "\\\\", "é😀 ok", "a\u{7F}b", "\n\(ascii)tail", "wamid.HBgL\"x\"\t"] {
+            var w = JSONWriter()
+            w.string(text)
+            XCTAssertEqual(try JSONValue.parse(w.string).stringValue, text)
+        }
+        var w = JSONWriter()
+        w.string(ascii)
+        let expected = (0..<32).map { b -> String in
+            switch b {
+            case 0x09: return "\\t"
+            case 0x0A: return "\\n"
+            case 0x0D: return "\\r"
+            default: return "\\u00" + String(format: "%02x", b)
+            }
+        }.joined() + " !\\\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\\\]^_`abcdefghijklmnopqrstuvwxyz{|}~\\u007f"
+        XCTAssertEqual(w.string, "\"" + expected + "\"")
+    }
+
     func testTextLogEscapesNewlinesAndRedactsSecrets() {
         let sink = LogSink(level: .info, format: .text, fd: -1, capture: true)
         sink.addSecrets(["topsecretvalue"])
