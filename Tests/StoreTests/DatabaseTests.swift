@@ -245,6 +245,28 @@ final class DatabaseTests: StoreTestCase {
         await db.close()
     }
 
+    /// Statements are found by where their SQL is stored, and by their text: the same text in storage of its own
+    /// finds the same statement, and many texts built at run time each get their own, past the index's bound.
+    func testStatementsAreFoundByTheirTextWhereverItIsStored() async throws {
+        let db = try await openDatabase()
+        try await db.writer.withConnection { conn in
+            let literal = "SELECT count(*) FROM webhook_events WHERE source = ?"
+            XCTAssertEqual(try conn.scalarInt(literal, ["meta"]), 0)
+            let before = conn.preparedCount
+            let built = ["SELECT count(*) FROM webhook_events", "WHERE source = ?"].joined(separator: " ")
+            XCTAssertEqual(try conn.scalarInt(built, ["meta"]), 0)
+            XCTAssertEqual(conn.preparedCount, before, "the same text is not prepared again")
+            for i in 0..<1500 {
+                XCTAssertEqual(try conn.scalarInt("SELECT \(i) + ? AS total", [1]), Int64(i + 1))
+            }
+            XCTAssertEqual(conn.preparedCount, before + 1500)
+            XCTAssertEqual(try conn.scalarInt(literal, ["meta"]), 0)
+            XCTAssertEqual(try conn.scalarInt(built, ["meta"]), 0)
+            XCTAssertEqual(conn.preparedCount, before + 1500, "still cached by text after the index was cleared")
+        }
+        await db.close()
+    }
+
     func testCorruptFileNamesThePath() async throws {
         XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(repeating: 0x41, count: 8192)))
         do {
