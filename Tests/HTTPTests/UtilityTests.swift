@@ -126,6 +126,23 @@ final class SupportTests: XCTestCase {
         XCTAssertEqual(again, v)
     }
 
+    /// Raw UTF-8 inside strings, with and without escapes beside it: valid text is kept byte for byte, and any
+    /// invalid sequence (a stray continuation, a truncated sequence, an encoded surrogate, an overlong form, a
+    /// byte that never occurs) is refused, as before the ASCII fast path.
+    func testJSONStringsKeepValidUTF8AndRefuseInvalid() throws {
+        for valid in ["Caf\u{e9}", "\u{645}\u{631}\u{62d}\u{628}\u{627}", "\u{1F600} ok", "a\u{7F}b"] {
+            XCTAssertEqual(try JSONValue.parse(Array("\"\(valid)\"".utf8)).stringValue, valid)
+            XCTAssertEqual(try JSONValue.parse(Array("\"\(valid)\\n\"".utf8)).stringValue, valid + "\n")
+        }
+        let invalid: [[UInt8]] = [[0x80], [0xC3], [0xE2, 0x82], [0xF0, 0x9F, 0x98], [0xED, 0xA0, 0x80], [0xC0, 0xAF],
+                                  [0xFF], [0xF5, 0x80, 0x80, 0x80], [0x61, 0xF0, 0x9F, 0x98, 0x62]]
+        for bytes in invalid {
+            XCTAssertThrowsError(try JSONValue.parse([0x22] + bytes + [0x22]), "\(bytes)")
+            XCTAssertThrowsError(try JSONValue.parse([0x22, 0x5C, 0x6E] + bytes + [0x22]), "after an escape: \(bytes)")
+            XCTAssertThrowsError(try JSONValue.parse([0x22] + bytes + [0x5C, 0x6E, 0x22]), "before an escape: \(bytes)")
+        }
+    }
+
     func testJSONRejections() {
         for bad in ["", "{", "[1,]", "{\"a\":1,}", "01", "1.", "\"\\ud83d\"", "\"a\u{1}\"", "[1] x", "nul", "\"\\x\""] {
             XCTAssertThrowsError(try JSONValue.parse(bad), bad)
