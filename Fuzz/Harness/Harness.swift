@@ -53,7 +53,13 @@ enum Harness {
     }
 
     static func webhook(_ bytes: [UInt8]) {
-        _ = try? JSONValue.parse(bytes)
+        if let value = try? JSONValue.parse(bytes) {
+            // Outside strings JSON is ASCII, and inside them the parser refuses invalid UTF-8: whatever it accepts
+            // is valid UTF-8 as a whole.
+            precondition(String(validating: bytes, as: UTF8.self) != nil, "accepted a document that is not UTF-8")
+            // What the writer makes of a parsed value, the parser reads back as the same value.
+            precondition((try? JSONValue.parse(value.encoded)) == value, "JSONWriter and JSONParser disagree")
+        }
         guard case .success(let payload) = MetaPayload.parse(bytes) else { return }
         _ = payload
         if let json = try? JSONValue.parse(bytes) {

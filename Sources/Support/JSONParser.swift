@@ -131,6 +131,9 @@ struct JSONParser {
         }
         let text = String(decoding: bytes[start..<i], as: UTF8.self)
         guard let v = Double(text) else { throw fail("invalid number") }
+        // 1e999 would read as infinity, which JSON cannot write back (JSONWriter writes null): refused, as RFC 8259
+        // §6 lets a parser limit the range of numbers.
+        guard v.isFinite else { throw fail("number out of range") }
         return v
     }
 

@@ -144,7 +144,7 @@ final class SupportTests: XCTestCase {
     }
 
     func testJSONRejections() {
-        for bad in ["", "{", "[1,]", "{\"a\":1,}", "01", "1.", "\"\\ud83d\"", "\"a\u{1}\"", "[1] x", "nul", "\"\\x\""] {
+        for bad in ["", "{", "[1,]", "{\"a\":1,}", "01", "1.", "\"\\ud83d\"", "\"a\u{1}\"", "[1] x", "nul", "\"\\x\"", "1e999", "[-1e400]"] {
             XCTAssertThrowsError(try JSONValue.parse(bad), bad)
         }
         let deep = String(repeating: "[", count: 200) + String(repeating: "]", count: 200)
