@@ -26,7 +26,31 @@ public final class Router: HTTPResponder {
     public typealias ErrorMapper = @Sendable (any Error, HTTPRequest) -> HTTPResponse
 
     let routes: [Route]
+    /// Per route (same order), what a path needs to match it: checked before binding, so a request does not copy
+    /// and bind every registered route on its way to its own (about 9,500 instructions a webhook with ~150
+    /// routes, callgrind of the server under LoadGen).
+    private let shapes: [Shape]
     let middleware: [HTTPMiddleware]
+
+    struct Shape {
+        /// Segments in the pattern; with a `*rest`, the least a path may have.
+        let segments: Int
+        let rest: Bool
+        /// The first segment when it is a literal.
+        let first: String?
+
+        init(_ segments: [Route.Segment]) {
+            self.segments = segments.count
+            if case .rest = segments.last { rest = true } else { rest = false }
+            if case .literal(let l) = segments.first { first = l } else { first = nil }
+        }
+
+        func admits(_ parts: [String]) -> Bool {
+            guard rest ? parts.count >= segments : parts.count == segments else { return false }
+            if let first { return parts.first == first }
+            return true
+        }
+    }
 
     /// Every registered route, in matching order (for generated descriptions and their tests).
     public var routeTable: [(method: HTTPMethod, pattern: String)] { routes.map { ($0.method, $0.pattern) } }
@@ -38,6 +62,7 @@ public final class Router: HTTPResponder {
     init(routes: [Route], middleware: [HTTPMiddleware], defaultBodyLimit: Int, mapError: @escaping ErrorMapper,
          registry: MetricsRegistry?) {
         self.routes = routes
+        self.shapes = routes.map { Shape($0.segments) }
         self.middleware = middleware
         self.defaultBodyLimit = defaultBodyLimit
         self.mapError = mapError
@@ -59,12 +84,13 @@ public final class Router: HTTPResponder {
     func match(_ method: HTTPMethod, _ path: String) -> Match {
         guard let parts = Self.split(path) else { return .badPath }
         var allowed: [HTTPMethod] = []
-        for route in routes {
-            guard let params = Self.bind(route.segments, parts) else { continue }
-            if route.method == method || (method == .HEAD && route.method == .GET) {
-                return .found(route, params)
+        for i in routes.indices where shapes[i].admits(parts) {
+            guard let params = Self.bind(routes[i].segments, parts) else { continue }
+            let routeMethod = routes[i].method
+            if routeMethod == method || (method == .HEAD && routeMethod == .GET) {
+                return .found(routes[i], params)
             }
-            allowed.append(route.method)
+            allowed.append(routeMethod)
         }
         if allowed.isEmpty { return .notFound }
         if allowed.contains(.GET) && !allowed.contains(.HEAD) { allowed.append(.HEAD) }

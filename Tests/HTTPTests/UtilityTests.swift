@@ -37,6 +37,36 @@ final class RouterMatchTests: XCTestCase {
         XCTAssertEqual(allowed, [.GET, .HEAD])
     }
 
+    /// Routes are tried in registration order, each only if the path has its number of segments (at least, with a
+    /// `*rest`) and its first literal: the first that binds wins, and a 405 lists every method of the path.
+    func testMatchingOrderAndShapes() {
+        var b = RouterBuilder()
+        b.get("/") { _ in .text("root") }
+        b.get("/a/b") { _ in .text("literal") }
+        b.get("/a/:x") { _ in .text("parameter") }
+        b.post("/a/:x") { _ in .text("post") }
+        b.get("/:t/c") { _ in .text("first is a parameter") }
+        b.get("/files/*rest") { _ in .text("rest") }
+        let r = b.build()
+        func pattern(_ method: HTTPMethod, _ path: String) -> String? {
+            if case .found(let route, _) = r.match(method, path) { return route.pattern }
+            return nil
+        }
+        XCTAssertEqual(pattern(.GET, "/"), "/")
+        XCTAssertEqual(pattern(.GET, "/a/b"), "/a/b", "the first registered wins")
+        XCTAssertEqual(pattern(.GET, "/a/z"), "/a/:x")
+        XCTAssertEqual(pattern(.POST, "/a/b"), "/a/:x")
+        XCTAssertEqual(pattern(.GET, "/q/c"), "/:t/c")
+        XCTAssertEqual(pattern(.GET, "/a/c"), "/a/:x", "an earlier parameter route wins over a later literal")
+        XCTAssertEqual(pattern(.GET, "/files/x/y"), "/files/*rest")
+        guard case .found(_, let rest) = r.match(.GET, "/files/x/y") else { return XCTFail("no match") }
+        XCTAssertEqual(rest["rest"], "x/y")
+        if case .notFound = r.match(.GET, "/files") {} else { XCTFail("a rest needs one segment at least") }
+        if case .notFound = r.match(.GET, "/a/b/c") {} else { XCTFail("three segments match no route") }
+        guard case .methodNotAllowed(let allowed) = r.match(.DELETE, "/a/z") else { return XCTFail("405") }
+        XCTAssertEqual(allowed, [.GET, .POST, .HEAD])
+    }
+
     func testInvalidUTF8OrNULInPathIsBadPath() {
         if case .badPath = router().match(.GET, "/media/%FF") {} else { XCTFail("invalid UTF-8") }
         if case .badPath = router().match(.GET, "/media/%00") {} else { XCTFail("NUL") }
