@@ -217,13 +217,10 @@ struct JSONParser {
     }
 
     /// The string of a JSON string's bytes, refusing invalid UTF-8. `ascii`: every byte that was not part of an
-    /// escape is below 0x80 (escapes add only whole scalars, valid by construction), so the bytes are valid as
-    /// they are. Otherwise decoding replaces whatever is not UTF-8 with U+FFFD, so the result equals the bytes
-    /// exactly when they were valid. (`String(validating:as:)` gave the same answers, but it ran unspecialized:
-    /// about 1,000 instructions a string in generic metadata lookups, 7 % of `ProcessBench`'s, callgrind.)
+    /// escape is below 0x80 (escapes add only whole scalars, valid by construction). (`String(validating:as:)`,
+    /// used before, spent about 1,000 instructions a string in generic metadata lookups: 7 % of `ProcessBench`'s.)
     func text(_ slice: ArraySlice<UInt8>, ascii: Bool) throws(JSONParseError) -> String {
-        let s = String(decoding: slice, as: UTF8.self)
-        guard ascii || s.utf8.elementsEqual(slice) else { throw fail("invalid UTF-8") }
+        guard let s = UTF8Text.validated(slice, ascii: ascii) else { throw fail("invalid UTF-8") }
         return s
     }
 }

@@ -71,6 +71,17 @@ final class RouterMatchTests: XCTestCase {
         if case .badPath = router().match(.GET, "/media/%FF") {} else { XCTFail("invalid UTF-8") }
         if case .badPath = router().match(.GET, "/media/%00") {} else { XCTFail("NUL") }
     }
+
+    /// Percent-decoding keeps valid UTF-8, raw or escaped, and refuses every kind of invalid sequence.
+    func testPercentDecodingKeepsValidUTF8AndRefusesInvalid() {
+        XCTAssertEqual(FormURLEncoded.decode(Array("caf%C3%A9+au+lait".utf8), plusAsSpace: true), "café au lait")
+        XCTAssertEqual(FormURLEncoded.decode(Array("%D9%85%D8%B1%D8%AD%D8%A8%D8%A7".utf8), plusAsSpace: false), "مرحبا")
+        XCTAssertEqual(FormURLEncoded.decode(Array("😀%F0%9F%98%80".utf8), plusAsSpace: false), "😀😀")
+        for bad in ["%80", "%C3", "a%E2%82", "%F0%9F%98b", "%ED%A0%80", "%C0%AF", "%FF", "%F5%80%80%80"] {
+            XCTAssertNil(FormURLEncoded.decode(Array(bad.utf8), plusAsSpace: false), bad)
+        }
+        XCTAssertNil(FormURLEncoded.decode([0x61, 0xC3], plusAsSpace: false), "raw invalid bytes")
+    }
 }
 
 final class CookieAndFormTests: XCTestCase {
