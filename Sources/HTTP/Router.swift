@@ -27,8 +27,8 @@ public final class Router: HTTPResponder {
 
     let routes: [Route]
     /// Per route (same order), what a path needs to match it: checked before binding, so a request does not copy
-    /// and bind every registered route on its way to its own (about 9,500 instructions a webhook with ~150
-    /// routes, callgrind of the server under LoadGen).
+    /// and bind every registered route on its way to its own. `match` runs twice per request; it took about 28,500
+    /// instructions a call that way, 13,000 with this (callgrind of the server under LoadGen).
     private let shapes: [Shape]
     let middleware: [HTTPMiddleware]
 
