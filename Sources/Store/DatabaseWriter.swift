@@ -60,7 +60,8 @@ public actor DatabaseWriter {
 
     /// Nanoseconds since the last foreground write was queued: 0 while one waits, nil if none has been yet.
     public nonisolated var sinceForeground: UInt64? {
-        let last = inbox.withLock { $0.pending.isEmpty ? $0.lastForegroundAt : MonotonicClock.nowNanos() }
+        // nil inside: one waits now (no clock read needed).
+        guard let last = inbox.withLock({ $0.pending.isEmpty ? $0.lastForegroundAt : nil }) else { return 0 }
         guard last != 0 else { return nil }
         let now = MonotonicClock.nowNanos()
         return now > last ? now - last : 0
