@@ -4,7 +4,6 @@ backlog of stored, unprocessed events; then one signed webhook every 150 ms over
 the processor drains the backlog in its big catch-up batches, which a webhook commit has to wait for. Prints the
 acknowledgement latencies and how long the backlog took to drain (`wasla_webhook_processing_lag_seconds` back at
 0). Loopback only; the server is stopped by its PID."""
-import json
 import os
 import re
 import shutil
@@ -18,19 +17,10 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, ".build", "release")
 sys.path.insert(0, os.path.join(ROOT, "Tests", "pysupport"))
-from server import free_port, read_response, start, stop, webhook_request  # noqa: E402
+from server import free_port, read_response, start, stop, text_message_body, webhook_request  # noqa: E402
 SECRET = b"catchup-bench-secret"
 PROBES = 40
 INTERVAL = 0.15  # longer than the writer's 100 ms quiet window: the processor is in catch-up mode between probes
-
-
-def probe_body(i):
-    return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "200000000000002", "changes": [{
-        "field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550000100", "phone_number_id": "100000000000001"},
-            "messages": [{"from": "15550100001", "id": "wamid.PROBE%d" % i, "timestamp": "1700000000",
-                          "type": "text", "text": {"body": "probe"}}]}}]}]}).encode()
 
 
 def lag_is_zero(port):
@@ -55,7 +45,7 @@ def main():
         begin = time.monotonic()
         for i in range(PROBES):
             t0 = time.perf_counter()
-            sock.sendall(webhook_request(SECRET, probe_body(i)))
+            sock.sendall(webhook_request(SECRET, text_message_body("wamid.PROBE%d" % i, "probe", sender="15550100001")))
             status, buf = read_response(sock, buf)
             latencies.append((time.perf_counter() - t0) * 1000)
             if status != 200:

@@ -1,6 +1,7 @@
 """Starting and stopping the wasla binary on 127.0.0.1 for the Python test and benchmark scripts
 (Tests/e2e, Tests/torture, Benchmarks/memory.py): one copy of the port, start-up and SIGTERM handling."""
 import hashlib
+import json
 import hmac
 import signal
 import socket
@@ -78,6 +79,19 @@ def read_response(sock, buf):
             raise ConnectionError("closed")
         rest += chunk
     return status, rest[length:]
+
+
+def text_message_body(wamid, text, sender="15550000001", name=None, timestamp="1700000000"):
+    """A Meta `messages` webhook body with one inbound text message (and the sender's profile when `name` is
+    given), to the test number 100000000000001, as compact JSON bytes."""
+    value = {"messaging_product": "whatsapp",
+             "metadata": {"display_phone_number": "15550000100", "phone_number_id": "100000000000001"}}
+    if name is not None:
+        value["contacts"] = [{"profile": {"name": name}, "wa_id": sender}]
+    value["messages"] = [{"from": sender, "id": wamid, "timestamp": str(timestamp), "type": "text",
+                          "text": {"body": text}}]
+    return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "200000000000002", "changes": [{
+        "field": "messages", "value": value}]}]}, separators=(",", ":")).encode()
 
 
 def webhook_request(secret, body, close=False):

@@ -8,7 +8,6 @@ until every stored event is processed, stops it with SIGTERM, and checks in the 
 acknowledged webhook is stored and became exactly one message. Prints acknowledged / stored / lost. Every
 process it starts is stopped by its PID.
 """
-import json
 import os
 import random
 import shutil
@@ -22,7 +21,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "pysupport"))
-from server import free_port, read_response, start, stop, webhook_request  # noqa: E402
+from server import free_port, read_response, start, stop, text_message_body, webhook_request  # noqa: E402
 BINARY = os.path.join(ROOT, ".build", "release", "wasla")
 SECRET = b"torture-secret-0123456789"
 ROUNDS = int(os.environ.get("TORTURE_ROUNDS", "20"))
@@ -30,13 +29,7 @@ WORKERS = int(os.environ.get("TORTURE_WORKERS", "8"))
 
 
 def body(wamid):
-    return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "200000000000002", "changes": [{
-        "field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550000100", "phone_number_id": "100000000000001"},
-            "contacts": [{"profile": {"name": "Torture"}, "wa_id": "15550000001"}],
-            "messages": [{"from": "15550000001", "id": wamid, "timestamp": "1700000000", "type": "text",
-                          "text": {"body": "kill -9 " + wamid}}]}}]}]}, separators=(",", ":")).encode()
+    return text_message_body(wamid, "kill -9 " + wamid, name="Torture")
 
 
 

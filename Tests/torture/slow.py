@@ -21,7 +21,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "pysupport"))
-from server import free_port, read_response, start, stop, webhook_request  # noqa: E402
+from server import free_port, read_response, start, stop, text_message_body, webhook_request  # noqa: E402
 
 BINARY = os.path.join(ROOT, ".build", "release", "wasla")
 SECRET = b"slow-client-secret-012345"
@@ -53,10 +53,7 @@ class Probe(threading.Thread):
 
     def once(self):
         self.n += 1
-        body = ('{"object":"whatsapp_business_account","entry":[{"id":"200000000000002","changes":[{"field":"messages",'
-                '"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550000100",'
-                '"phone_number_id":"100000000000001"},"messages":[{"from":"15550000001","id":"wamid.SLOW.%d.%f",'
-                '"timestamp":"1700000000","type":"text","text":{"body":"probe"}}]}}]}]}' % (self.n, time.time())).encode()
+        body = text_message_body("wamid.SLOW.%d.%f" % (self.n, time.time()), "probe")
         requests = [
             webhook_request(SECRET, body, close=True),
             b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",

@@ -29,7 +29,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "pysupport"))
-from server import free_port, read_response, rss_mib, start, stop, webhook_request  # noqa: E402
+from server import free_port, read_response, rss_mib, start, stop, text_message_body, webhook_request  # noqa: E402
 
 BINARY = os.path.join(ROOT, ".build", "release", "wasla")
 SECRET = b"soak-secret-0123456789"
@@ -75,11 +75,8 @@ def webhooks(port, worker, halt, counts):
     while not halt.is_set():
         n += 1
         customer = "155500%05d" % (n % 50)
-        body = ('{"object":"whatsapp_business_account","entry":[{"id":"200000000000002","changes":[{"field":"messages",'
-                '"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550000100",'
-                '"phone_number_id":"100000000000001"},"contacts":[{"profile":{"name":"Soak %s"},"wa_id":"%s"}],'
-                '"messages":[{"from":"%s","id":"wamid.SOAK.%d.%d","timestamp":"%d","type":"text","text":{"body":"soak"}}]}}]}]}'
-                % (customer, customer, customer, worker, n, int(time.time()))).encode()
+        body = text_message_body("wamid.SOAK.%d.%d" % (worker, n), "soak", sender=customer, name="Soak %s" % customer,
+                                 timestamp=int(time.time()))
         status = 0
         for _ in range(2):  # once more on a fresh connection: keep-alive connections end after 1,000 requests
             try:

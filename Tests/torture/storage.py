@@ -21,7 +21,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "pysupport"))
-from server import free_port, read_response, start, stop, webhook_request  # noqa: E402
+from server import free_port, read_response, start, stop, text_message_body, webhook_request  # noqa: E402
 
 BINARY = os.path.join(ROOT, ".build", "release", "wasla")
 SECRET = b"storage-fault-secret-0123"
@@ -29,10 +29,7 @@ PAD = "x" * 3000  # ~3 KiB bodies: the small filesystem fills in a few thousand 
 
 
 def payload(wamid):
-    return ('{"object":"whatsapp_business_account","entry":[{"id":"200000000000002","changes":[{"field":"messages",'
-            '"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550000100",'
-            '"phone_number_id":"100000000000001"},"messages":[{"from":"15550000001","id":"%s","timestamp":"1700000000",'
-            '"type":"text","text":{"body":"%s"}}]}}]}]}' % (wamid, PAD)).encode()
+    return text_message_body(wamid, PAD)
 
 
 class Driver:
