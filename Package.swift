@@ -18,6 +18,8 @@ let package = Package(
         .target(name: "CLinux", path: "Sources/CLinux"),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite",
                        providers: [.apt(["libsqlite3-dev"])]),
+        // The WAL write-combining VFS (wal_combine.c), a C target over SQLite's own headers and library.
+        .target(name: "CSQLiteVFS", dependencies: ["CSQLite"], path: "Sources/CSQLiteVFS"),
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto",
                        providers: [.apt(["libssl-dev"])]),
         // libcurl is loaded with dlopen on first use (its headers come from libcurl4-openssl-dev): Sources/CCurl.
@@ -26,7 +28,7 @@ let package = Package(
         // Swift modules, arrows as in DESIGN.md: Support <- HTTP, Store <- Actors <- App.
         .target(name: "Support", path: "Sources/Support", swiftSettings: strict),
         .target(name: "HTTP", dependencies: ["CLinux", "Support"], path: "Sources/HTTP", swiftSettings: strict),
-        .target(name: "Store", dependencies: ["CSQLite", "Support"], path: "Sources/Store", swiftSettings: strict),
+        .target(name: "Store", dependencies: ["CSQLite", "CSQLiteVFS", "Support"], path: "Sources/Store", swiftSettings: strict),
         .target(name: "Actors", dependencies: ["Store", "Support", "CCrypto", "CCurl"], path: "Sources/Actors",
                 swiftSettings: strict),
         .executableTarget(name: "App", dependencies: ["HTTP", "Store", "Actors", "Support", "CLinux"],
@@ -45,7 +47,7 @@ let package = Package(
         // Benchmarks: built with -c release by `make bench`, never timed inside `swift test`.
         .executableTarget(name: "LoadGen", dependencies: ["CLinux", "CCrypto"], path: "Benchmarks/LoadGen",
                           swiftSettings: strict),
-        .executableTarget(name: "StoreBench", dependencies: ["Store", "Support", "CSQLite"], path: "Benchmarks/StoreBench",
+        .executableTarget(name: "StoreBench", dependencies: ["Store", "Support", "CSQLite", "CSQLiteVFS"], path: "Benchmarks/StoreBench",
                           swiftSettings: strict),
         .executableTarget(name: "ProcessBench", dependencies: ["Actors", "Store", "Support"],
                           path: "Benchmarks/ProcessBench", swiftSettings: strict),

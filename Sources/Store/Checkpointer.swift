@@ -17,8 +17,9 @@ final class Checkpointer: @unchecked Sendable {
     let runs = Atomic<Int>(0)
     let failures = Atomic<Int>(0)
 
-    init(path: String, busyTimeoutMillis: Int32) throws {
-        connection = try SQLiteConnection(path: path, mode: .readWrite, busyTimeoutMillis: busyTimeoutMillis)
+    init(path: String, busyTimeoutMillis: Int32, combiningWALWrites: Bool = true) throws {
+        connection = try SQLiteConnection(path: path, mode: .readWrite, busyTimeoutMillis: busyTimeoutMillis,
+                                          combiningWALWrites: combiningWALWrites)
         // The checkpoint syncs the WAL before and the database file after copying, as the writer's would.
         try connection.execute("PRAGMA synchronous = FULL")
     }

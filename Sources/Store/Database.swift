@@ -23,6 +23,9 @@ public struct DatabaseOptions: Sendable {
     /// durable inserts of webhooks lost a quarter (StoreBench, 12 runs each: means 15,324 against 18,972 rows/s
     /// at 1000): a bigger checkpoint's fsync of the database file holds up the WAL fsyncs of the commits behind it.
     public var walAutocheckpointPages = 1000
+    /// Opens the connections through the VFS that writes a transaction's WAL frames in a few system calls instead
+    /// of two a frame (Sources/CSQLiteVFS/wal_combine.c). False: SQLite's default VFS, as a benchmark's baseline.
+    public var combineWALWrites = true
 
     public init() {}
 }
@@ -49,13 +52,15 @@ public final class Database: Sendable {
     public static func open(path: String, options: DatabaseOptions = DatabaseOptions()) async throws -> Database {
         let writerExecutor = QueueExecutor(label: "wasla.store.writer")
         let (connection, checkpointer) = try await onQueue(writerExecutor) { () throws -> (SQLiteConnection, Checkpointer?) in
-            let conn = try SQLiteConnection(path: path, mode: .readWrite, busyTimeoutMillis: options.busyTimeoutMillis)
+            let conn = try SQLiteConnection(path: path, mode: .readWrite, busyTimeoutMillis: options.busyTimeoutMillis,
+                                            combiningWALWrites: options.combineWALWrites)
             do {
                 try Self.configureWriter(conn, options: options)
                 try Migrator.migrate(conn)
                 // Checkpoints off the writer's thread (0 pages: none but explicit ones, as SQLite's own setting).
                 guard options.walAutocheckpointPages > 0 else { return (conn, nil) }
-                let checkpointer = try Checkpointer(path: path, busyTimeoutMillis: options.busyTimeoutMillis)
+                let checkpointer = try Checkpointer(path: path, busyTimeoutMillis: options.busyTimeoutMillis,
+                                                    combiningWALWrites: options.combineWALWrites)
                 conn.onWALCommit(pagesAtLeast: options.walAutocheckpointPages) { checkpointer.request() }
                 return (conn, checkpointer)
             } catch {
@@ -68,7 +73,8 @@ public final class Database: Sendable {
         for i in 0..<max(1, options.readerCount) {
             let executor = QueueExecutor(label: "wasla.store.reader.\(i)")
             let conn = try await onQueue(executor) { () throws -> SQLiteConnection in
-                let conn = try SQLiteConnection(path: path, mode: .readWrite, busyTimeoutMillis: options.busyTimeoutMillis)
+                let conn = try SQLiteConnection(path: path, mode: .readWrite, busyTimeoutMillis: options.busyTimeoutMillis,
+                                                combiningWALWrites: options.combineWALWrites)
                 try conn.execute("PRAGMA query_only = ON; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;")
                 return conn
             }

@@ -1,4 +1,5 @@
 import CSQLite
+import CSQLiteVFS
 import Synchronization
 
 /// One SQLite connection with its prepared-statement cache. Not `Sendable`: it is owned by exactly one
@@ -28,17 +29,36 @@ public final class SQLiteConnection {
     /// The WAL hook's target, kept alive as long as the connection (SQLite holds only a raw pointer to it).
     private var walHook: WALHook?
 
-    /// Process-wide SQLite settings, once, before the first connection opens.
-    private static let configured: Void = { _ = wasla_sqlite_memstatus_off() }()
+    /// Process-wide SQLite settings, once, before the first connection opens. True when the WAL write-combining
+    /// VFS is registered (Sources/CSQLiteVFS/wal_combine.c); if SQLite refused it, connections use its default VFS.
+    private static let configured: Bool = {
+        _ = wasla_sqlite_memstatus_off()
+        return wasla_wal_vfs_register() == SQLITE_OK
+    }()
 
-    public init(path: String, mode: Mode, busyTimeoutMillis: Int32 = 5000) throws(StoreError) {
+    /// True when connections opened with `combiningWALWrites` get the write-combining VFS.
+    public static var walWriteCombiningAvailable: Bool { configured }
+
+    /// Writes SQLite asked of WAL files, and writes that reached the file system, since the process started
+    /// (through the write-combining VFS only).
+    public static func walWriteCounts() -> (requested: Int64, performed: Int64) {
+        var requested: Int64 = 0
+        var performed: Int64 = 0
+        wasla_wal_vfs_counts(&requested, &performed)
+        return (requested, performed)
+    }
+
+    /// - Parameter combiningWALWrites: open through the VFS that writes a commit's WAL frames with a few system
+    ///   calls instead of two a frame (`DatabaseOptions.combineWALWrites`).
+    public init(path: String, mode: Mode, busyTimeoutMillis: Int32 = 5000,
+                combiningWALWrites: Bool = true) throws(StoreError) {
         self.path = path
-        _ = Self.configured
+        let vfs = Self.configured && combiningWALWrites ? WASLA_WAL_VFS_NAME : nil
         var handle: OpaquePointer?
         // NOMUTEX: each connection is confined to one executor, SQLite need not lock it (swift-server-notes §6).
         let flags = (mode == .readWrite ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY)
             | SQLITE_OPEN_NOMUTEX
-        let rc = sqlite3_open_v2(path, &handle, flags, nil)
+        let rc = sqlite3_open_v2(path, &handle, flags, vfs)
         guard rc == SQLITE_OK else {
             let error = StoreError.from(handle, code: rc, sql: nil)
             sqlite3_close_v2(handle)
