@@ -8,7 +8,7 @@
 // only), then with an active step on it (a workflow job for every message as well). Then runs the last step run's
 // queued jobs (workflow, media) through the JobQueue with handlers that do nothing: jobs/s.
 // Usage: ProcessBench [events] [plain | step | both] [runs] (one of the two passes only; the job queue runs after
-// `step`)
+// `step`). BENCH_WAL_COMBINE=0 opens the database with SQLite's default VFS instead of the write-combining one.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,6 +19,8 @@ import Support
 let events = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 50_000 : 50_000
 let only = CommandLine.arguments.count > 2 && CommandLine.arguments[2] != "both" ? CommandLine.arguments[2] : nil
 let runs = max(1, CommandLine.arguments.count > 3 ? Int(CommandLine.arguments[3]) ?? 3 : 3)
+/// BENCH_WAL_COMBINE=0: SQLite's default VFS instead of the WAL write-combining one, to compare.
+let combineWALWrites = getenv("BENCH_WAL_COMBINE").map { String(cString: $0) != "0" } ?? true
 
 /// A wamid shaped like Meta's: "wamid.HBgL", the sender's number, then a random part. Their sort order groups
 /// them by sender, so each new one lands on a random leaf of the unique index, not at its right edge.
@@ -56,7 +58,9 @@ struct PassResult {
 /// Stores the events into a fresh database and times their processing; with `step`, the default workflow has an
 /// active step first. The database is left open.
 func processPass(step: Bool, in dir: String) async throws -> PassResult {
-    let database = try await Database.open(path: dir + "/wasla.sqlite")
+    var options = DatabaseOptions()
+    options.combineWALWrites = combineWALWrites
+    let database = try await Database.open(path: dir + "/wasla.sqlite", options: options)
     let defaults = try await database.write { try Seed.ensureDefaults($0) }
     if step {
         try await database.write { conn in

@@ -1,5 +1,6 @@
 // StoreBench: inserts of 1.5 KiB JSON webhook events with a unique hash, synchronous=FULL, WAL.
-//   1. the ceiling: direct C-API inserts on one connection, one transaction per 256 rows;
+//   1. the ceiling: direct C-API inserts on one connection, one transaction per 256 rows, through the same
+//      WAL write-combining VFS as the store;
 //   2. through the DatabaseWriter actor (group commit) from 64 concurrent tasks, one statement each (`Database.run`)
 //      as WebhookInbox stores a webhook;
 //   3. the same with group commit off (one transaction per write), for reference.
@@ -8,6 +9,7 @@
 import Glibc
 #endif
 import CSQLite
+import CSQLiteVFS
 import Foundation
 import Store
 import Support
@@ -47,7 +49,8 @@ func ceiling(path: String) async throws -> Double {
     let db = try await Database.open(path: path)
     await db.close()
     var handle: OpaquePointer?
-    sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil)
+    // Through the same WAL write-combining VFS as the writer's connection (registered by Database.open above).
+    sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, WASLA_WAL_VFS_NAME)
     sqlite3_exec(handle, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", nil, nil, nil)
     var stmt: OpaquePointer?
     sqlite3_prepare_v3(handle, insertSQL, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, nil)
