@@ -19,6 +19,9 @@ enum Doctor {
             let version = try Migrator.version(conn)
             lines.append("  integrity (PRAGMA quick_check): \(check ?? "no answer")")
             lines.append("  schema version: \(version) (this binary: \(Migrator.latestVersion))")
+            lines.append("  WAL writes: " + (SQLiteConnection.walWriteCombiningAvailable
+                ? "combined (the write-combining VFS is registered)"
+                : "one pwrite per frame header and page (SQLite refused the write-combining VFS)"))
             if version >= 1 {
                 let events = try conn.query("SELECT processing_status, count(*) FROM webhook_events GROUP BY 1 ORDER BY 1") {
                     "\($0.string(0) ?? "?") \($0.int(1) ?? 0)"

@@ -129,6 +129,7 @@ final class ConfigTests: XCTestCase {
         let report = Doctor.databaseReport(h.app.config)
         XCTAssertTrue(report.contains("integrity (PRAGMA quick_check): ok"), report)
         XCTAssertTrue(report.contains("schema version: \(Migrator.latestVersion)"), report)
+        XCTAssertTrue(report.contains("WAL writes: combined"), report)
         XCTAssertTrue(report.contains("webhook events: failed 1"), report)
         await h.stop()
         let missing = try Config.load(from: Environment(values: ["DATA_DIR": "/nonexistent/wasla"]))
