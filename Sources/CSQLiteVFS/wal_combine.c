@@ -17,16 +17,17 @@
 // - An error of a deferred write is returned by the call that wrote the buffer out (a later write, a sync or
 //   a read of the same transaction), so the transaction fails as it would have at the write itself.
 // Only files SQLite opens with SQLITE_OPEN_WAL get the buffer; every other file is the real VFS's own object.
+#define _DEFAULT_SOURCE  // MAP_ANONYMOUS
 #include "CSQLiteVFS.h"
 
 #include <sqlite3.h>
-#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
-/// Bytes a WAL file buffers at most; allocated at the file's first buffered write. The unix VFS writes at most
+/// Bytes a WAL file buffers at most; mapped at the file's first buffered write. The unix VFS writes at most
 /// 0x1ffff bytes a pwrite (seekAndWriteFd masks the length) and takes a pwrite of 0 bytes for a full disk, so a
 /// larger write would fail with SQLITE_FULL. 31 frames of 4 KiB pages fit.
-enum { WAL_BUFFER_CAPACITY = 0x1ffff };
+enum { WAL_BUFFER_CAPACITY = 0x1ffff, WAL_BUFFER_MAPPED = 0x20000 };
 
 typedef struct WalFile {
     sqlite3_file base;
@@ -44,6 +45,18 @@ static long long performedWrites;
 
 static sqlite3_vfs *realVFS(void) { return (sqlite3_vfs *)walVFS.pAppData; }
 
+// The buffer is its own mapping, so releasing it gives its pages back at once (a heap block would stay resident
+// until the allocator trims).
+static unsigned char *mapBuffer(void) {
+    void *m = mmap(NULL, WAL_BUFFER_MAPPED, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return m == MAP_FAILED ? NULL : m;
+}
+
+static void unmapBuffer(WalFile *p) {
+    if (p->buffer != NULL) munmap(p->buffer, WAL_BUFFER_MAPPED);
+    p->buffer = NULL;
+}
+
 static int flush(WalFile *p) {
     if (p->length == 0) return SQLITE_OK;
     int length = p->length;
@@ -58,8 +71,7 @@ static int walClose(sqlite3_file *f) {
     WalFile *p = (WalFile *)f;
     int rc = flush(p);
     int closed = p->real->pMethods->xClose(p->real);
-    free(p->buffer);
-    p->buffer = NULL;
+    unmapBuffer(p);
     return rc != SQLITE_OK ? rc : closed;
 }
 
@@ -83,7 +95,7 @@ static int walWrite(sqlite3_file *f, const void *data, int amount, sqlite3_int64
         if (rc != SQLITE_OK) return rc;
     }
     if (p->length == 0 && p->buffer == NULL && amount <= WAL_BUFFER_CAPACITY) {
-        p->buffer = malloc(WAL_BUFFER_CAPACITY);
+        p->buffer = mapBuffer();
     }
     if (p->length == 0 && (offset != p->end || amount > WAL_BUFFER_CAPACITY || p->buffer == NULL)) {
         __atomic_fetch_add(&performedWrites, 1, __ATOMIC_RELAXED);
@@ -231,6 +243,16 @@ int wasla_wal_vfs_register(void) {
     int rc = registered;
     sqlite3_mutex_leave(m);
     return rc;
+}
+
+int wasla_wal_vfs_release_buffer(sqlite3 *db) {
+    sqlite3_file *f = NULL;
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f) != SQLITE_OK || f == NULL) return 0;
+    if (f->pMethods != &walMethods) return 0;
+    WalFile *p = (WalFile *)f;
+    if (p->length != 0 || p->buffer == NULL) return 0;
+    unmapBuffer(p);
+    return 1;
 }
 
 void wasla_wal_vfs_counts(long long *requested, long long *performed) {

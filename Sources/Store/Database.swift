@@ -57,6 +57,8 @@ public final class Database: Sendable {
             do {
                 try Self.configureWriter(conn, options: options)
                 try Migrator.migrate(conn)
+                // Creating the schema filled the WAL buffer; an idle server need not keep its pages.
+                conn.releaseWALBuffer()
                 // Checkpoints off the writer's thread (0 pages: none but explicit ones, as SQLite's own setting).
                 guard options.walAutocheckpointPages > 0 else { return (conn, nil) }
                 let checkpointer = try Checkpointer(path: path, busyTimeoutMillis: options.busyTimeoutMillis,

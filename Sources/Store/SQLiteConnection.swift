@@ -48,6 +48,14 @@ public final class SQLiteConnection {
         return (requested, performed)
     }
 
+    /// Gives back the WAL write buffer of this connection (128 KiB, mapped again by its next buffered write), for
+    /// a connection that goes idle after a large transaction. True when there was one to release.
+    @discardableResult
+    public func releaseWALBuffer() -> Bool {
+        guard let db else { return false }
+        return wasla_wal_vfs_release_buffer(db) == 1
+    }
+
     /// - Parameter combiningWALWrites: open through the VFS that writes a commit's WAL frames with a few system
     ///   calls instead of two a frame (`DatabaseOptions.combineWALWrites`).
     public init(path: String, mode: Mode, busyTimeoutMillis: Int32 = 5000,

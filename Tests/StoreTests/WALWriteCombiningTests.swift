@@ -45,6 +45,29 @@ final class WALWriteCombiningTests: StoreTestCase {
         XCTAssertLessThanOrEqual(after.performed - before.performed, Int64(frames / 31 + 3))
     }
 
+    func testTheBufferIsGivenBackAndMappedAgainByTheNextWrite() throws {
+        let conn = try open()
+        defer { conn.close() }
+        try conn.execute("BEGIN")
+        for i in 0..<100 { try conn.run("INSERT INTO t (id, b) VALUES (?, ?)", [i, blob(i, 1000)]) }
+        try conn.execute("COMMIT")
+        XCTAssertTrue(conn.releaseWALBuffer())
+        XCTAssertFalse(conn.releaseWALBuffer(), "nothing left to give back")
+        let before = SQLiteConnection.walWriteCounts()
+        try conn.run("INSERT INTO t (id, b) VALUES (?, ?)", [100, blob(100, 3000)])
+        XCTAssertLessThan(SQLiteConnection.walWriteCounts().performed - before.performed,
+                          SQLiteConnection.walWriteCounts().requested - before.requested, "combined again")
+        let reader = try open(.readOnly)
+        defer { reader.close() }
+        XCTAssertEqual(try reader.queryOne("SELECT b FROM t WHERE id = 100") { $0.blob(0) } ?? nil, blob(100, 3000))
+        XCTAssertTrue(conn.releaseWALBuffer())
+
+        let plain = try SQLiteConnection(path: path, mode: .readWrite, combiningWALWrites: false)
+        defer { plain.close() }
+        try plain.run("INSERT INTO t (id, b) VALUES (?, ?)", [101, blob(101, 3000)])
+        XCTAssertFalse(plain.releaseWALBuffer(), "not a file of the combining VFS")
+    }
+
     func testTheDefaultVFSIsStillThereForComparison() throws {
         let conn = try open(combining: false)
         defer { conn.close() }
