@@ -94,16 +94,18 @@ static int walWrite(sqlite3_file *f, const void *data, int amount, sqlite3_int64
         int rc = flush(p);
         if (rc != SQLITE_OK) return rc;
     }
-    if (p->length == 0 && p->buffer == NULL && amount <= WAL_BUFFER_CAPACITY) {
-        p->buffer = mapBuffer();
+    if (p->length == 0) {
+        // Not where the last write ended (a rewritten header, a new WAL's header), too large, or no buffer to be
+        // had: written as it comes. Otherwise a new run starts here.
+        if (p->buffer == NULL && offset == p->end && amount <= WAL_BUFFER_CAPACITY) p->buffer = mapBuffer();
+        if (offset != p->end || amount > WAL_BUFFER_CAPACITY || p->buffer == NULL) {
+            __atomic_fetch_add(&performedWrites, 1, __ATOMIC_RELAXED);
+            int rc = p->real->pMethods->xWrite(p->real, data, amount, offset);
+            p->end = rc == SQLITE_OK ? offset + amount : -1;
+            return rc;
+        }
+        p->start = offset;
     }
-    if (p->length == 0 && (offset != p->end || amount > WAL_BUFFER_CAPACITY || p->buffer == NULL)) {
-        __atomic_fetch_add(&performedWrites, 1, __ATOMIC_RELAXED);
-        int rc = p->real->pMethods->xWrite(p->real, data, amount, offset);
-        p->end = rc == SQLITE_OK ? offset + amount : -1;
-        return rc;
-    }
-    if (p->length == 0) p->start = offset;
     memcpy(p->buffer + p->length, data, (size_t)amount);
     p->length += amount;
     p->end = offset + amount;
@@ -235,9 +237,8 @@ static int registered = -1;
 
 int wasla_wal_vfs_register(void) {
     // sqlite3_vfs_register takes SQLite's own mutex; this once-flag keeps the struct from being rebuilt.
-    static sqlite3_mutex *m;
     if (sqlite3_initialize() != SQLITE_OK) return SQLITE_ERROR;
-    m = sqlite3_mutex_alloc(SQLITE_MUTEX_STATIC_APP1);
+    sqlite3_mutex *m = sqlite3_mutex_alloc(SQLITE_MUTEX_STATIC_APP1);
     sqlite3_mutex_enter(m);
     if (registered == -1) registered = registerOnce();
     int rc = registered;
