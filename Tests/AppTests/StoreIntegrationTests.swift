@@ -67,18 +67,18 @@ final class StoreIntegrationTests: XCTestCase {
         XCTAssertTrue(text.contains("wasla_store_writer{counter=\"transactions\"}"))
         // The page caches of the open connections, as each reported after its last transaction (migrations, seed,
         // the readiness read): more than nothing, less than the configured caches could ever hold.
-        let line = text.split(separator: "\n").first { $0.hasPrefix("wasla_sqlite_memory_bytes ") }
-        let bytes = line.flatMap { Double($0.split(separator: " ")[1]) } ?? -1
-        XCTAssertGreaterThan(bytes, 0, String(line ?? "no wasla_sqlite_memory_bytes line"))
+        /// The value of the series named `series` (with its labels), -1 when it is missing.
+        func value(_ series: String) -> Double {
+            let line = text.split(separator: "\n").first { $0.hasPrefix(series + " ") }
+            return line.flatMap { Double($0.split(separator: " ")[1]) } ?? -1
+        }
+        let bytes = value("wasla_sqlite_memory_bytes")
+        XCTAssertGreaterThan(bytes, 0, "wasla_sqlite_memory_bytes (-1: no such line)")
         XCTAssertLessThan(bytes, 200 * 1024 * 1024)
         // Migrations and the seed wrote WAL frames through the write-combining VFS: fewer writes reached the file
         // than SQLite asked for (the counters are the process's, so other tests' writes count too).
-        func counter(_ name: String) -> Double {
-            let line = text.split(separator: "\n").first { $0.hasPrefix("wasla_store_writer{counter=\"\(name)\"} ") }
-            return line.flatMap { Double($0.split(separator: " ")[1]) } ?? -1
-        }
-        let requested = counter("wal_writes_requested")
-        let performed = counter("wal_writes_performed")
+        let requested = value("wasla_store_writer{counter=\"wal_writes_requested\"}")
+        let performed = value("wasla_store_writer{counter=\"wal_writes_performed\"}")
         XCTAssertGreaterThan(performed, 0)
         XCTAssertLessThan(performed, requested)
         await app.stop()

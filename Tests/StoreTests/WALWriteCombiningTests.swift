@@ -55,8 +55,8 @@ final class WALWriteCombiningTests: StoreTestCase {
         XCTAssertFalse(conn.releaseWALBuffer(), "nothing left to give back")
         let before = SQLiteConnection.walWriteCounts()
         try conn.run("INSERT INTO t (id, b) VALUES (?, ?)", [100, blob(100, 3000)])
-        XCTAssertLessThan(SQLiteConnection.walWriteCounts().performed - before.performed,
-                          SQLiteConnection.walWriteCounts().requested - before.requested, "combined again")
+        let after = SQLiteConnection.walWriteCounts()
+        XCTAssertLessThan(after.performed - before.performed, after.requested - before.requested, "combined again")
         let reader = try open(.readOnly)
         defer { reader.close() }
         XCTAssertEqual(try reader.queryOne("SELECT b FROM t WHERE id = 100") { $0.blob(0) } ?? nil, blob(100, 3000))
