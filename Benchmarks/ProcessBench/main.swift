@@ -9,6 +9,8 @@
 // queued jobs (workflow, media) through the JobQueue with handlers that do nothing: jobs/s.
 // Usage: ProcessBench [events] [plain | step | both] [runs] (one of the two passes only; the job queue runs after
 // `step`). BENCH_WAL_COMBINE=0 opens the database with SQLite's default VFS instead of the write-combining one.
+// BENCH_SYNC=1 installs the Supabase sync triggers first, as a server with Supabase configured has them: every
+// change is also queued in sync_outbox (nothing pushes it here, as when Supabase is down).
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,6 +23,8 @@ let only = CommandLine.arguments.count > 2 && CommandLine.arguments[2] != "both"
 let runs = max(1, CommandLine.arguments.count > 3 ? Int(CommandLine.arguments[3]) ?? 3 : 3)
 /// BENCH_WAL_COMBINE=0: SQLite's default VFS instead of the WAL write-combining one, to compare.
 let combineWALWrites = getenv("BENCH_WAL_COMBINE").map { String(cString: $0) != "0" } ?? true
+/// BENCH_SYNC=1: the Supabase sync triggers are installed, so every change also goes to sync_outbox.
+let syncTriggers = getenv("BENCH_SYNC").map { String(cString: $0) == "1" } ?? false
 
 /// A wamid shaped like Meta's: "wamid.HBgL", the sender's number, then a random part. Their sort order groups
 /// them by sender, so each new one lands on a random leaf of the unique index, not at its right edge.
@@ -62,6 +66,7 @@ func processPass(step: Bool, in dir: String) async throws -> PassResult {
     options.combineWALWrites = combineWALWrites
     let database = try await Database.open(path: dir + "/wasla.sqlite", options: options)
     let defaults = try await database.write { try Seed.ensureDefaults($0) }
+    if syncTriggers { try await database.write { _ = try SupabaseTables.installTriggers($0) } }
     if step {
         try await database.write { conn in
             try conn.run("""
@@ -117,6 +122,17 @@ func processPass(step: Bool, in dir: String) async throws -> PassResult {
         exit(1)
     }
     print("check: every event processed, every message stored once")
+    if syncTriggers {
+        let queued = try await database.read { conn in
+            (try conn.scalarInt("SELECT count(*) FROM sync_outbox WHERE table_name = 'messages'") ?? -1,
+             try conn.scalarInt("SELECT count(*) FROM sync_outbox WHERE table_name = 'webhook_events'") ?? -1)
+        }
+        guard queued.0 == events, queued.1 == events else {
+            print("CHECK FAILED: expected \(events) messages and \(events) events in sync_outbox, found \(queued.0) and \(queued.1)")
+            exit(1)
+        }
+        print("check: every message and every event queued for Supabase once")
+    }
     return PassResult(database: database, jobsQueued: counts.3, messagesPerSecond: Double(counts.0) / seconds,
                       cpuMicrosPerMessage: cpuMicros, kibWrittenPerMessage: kib)
 }
