@@ -14,10 +14,14 @@ public enum SupabaseTables {
         /// PostgREST's `on_conflict`: the unique key the upsert merges on.
         public let conflict: String
         public let columns: [(String, Kind)]
+        /// Whether an INSERT queues the row. False for a table whose every new row is updated soon after by
+        /// design, which queues it then, with its final state (`webhook_events`: the processor marks each one).
+        public let queuedOnInsert: Bool
     }
 
-    static func t(_ name: String, conflict: String = "id", _ columns: [(String, Kind)]) -> Table {
-        Table(name: name, conflict: conflict, columns: columns)
+    static func t(_ name: String, conflict: String = "id", queuedOnInsert: Bool = true,
+                  _ columns: [(String, Kind)]) -> Table {
+        Table(name: name, conflict: conflict, columns: columns, queuedOnInsert: queuedOnInsert)
     }
 
     public static let all: [Table] = [
@@ -59,7 +63,10 @@ public enum SupabaseTables {
                         ("preview_text", .text), ("variables_count", .integer), ("components", .json),
                         ("quality_score", .text), ("created_at", .millis), ("updated_at", .millis)]),
         // Keyed by the body's hash: the same POST stored by two instances (Meta retrying elsewhere) is one row.
-        t("webhook_events", conflict: "event_hash",
+        // Queued when the processor marks it (processed, unrouted or failed), not when it is stored: the webhook's
+        // 200 waits for no trigger, and the row, the largest synced (Meta's body twice), goes to Supabase once
+        // with its outcome, not also as `pending` when the worker comes by in between.
+        t("webhook_events", conflict: "event_hash", queuedOnInsert: false,
           [("id", .text), ("source", .text), ("payload", .json), ("raw_body", .body), ("signature", .text),
            ("event_hash", .text), ("headers", .json), ("processing_status", .text), ("processing_error", .text),
            ("processed_at", .millis), ("received_at", .millis), ("created_at", .millis)]),
@@ -124,6 +131,11 @@ public enum SupabaseTables {
     static func createTriggers(_ conn: SQLiteConnection) throws {
         for table in all {
             for (event, row, op) in [("INSERT", "NEW", "upsert"), ("UPDATE", "NEW", "upsert"), ("DELETE", "OLD", "delete")] {
+                guard event != "INSERT" || table.queuedOnInsert else {
+                    // Earlier versions installed it: an upgraded install drops it at its first start.
+                    try conn.execute("DROP TRIGGER IF EXISTS sync_\(table.name)_insert")
+                    continue
+                }
                 try conn.execute("""
                     CREATE TRIGGER IF NOT EXISTS sync_\(table.name)_\(event.lowercased()) AFTER \(event) ON \(table.name)
                     BEGIN
