@@ -109,11 +109,22 @@ echo "targets: at least 25,000 webhooks/s acknowledged after a durable commit, p
 
 echo "== the same with the Supabase sync on and Supabase down (every change also queued in sync_outbox)"
 ingest_run ingest-sync "wasla ingest, Supabase unreachable" SUPABASE_URL=http://127.0.0.1:9 SUPABASE_SERVICE_ROLE_KEY=bench
-queued=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from sync_outbox where table_name = 'webhook_events'\").fetchone()[0])" "$work/ingest-sync/wasla.sqlite")
-echo "webhook events waiting in the sync outbox: $queued (equal to stored: nothing lost while Supabase is down)"
+# An event is queued for Supabase when the processor marks it: every event no longer pending must be queued.
+read -r queued marked pending <<< "$(python3 -c "
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+one = lambda q: db.execute(q).fetchone()[0]
+print(one(\"select count(*) from sync_outbox where table_name = 'webhook_events'\"),
+      one(\"select count(*) from webhook_events where processing_status != 'pending'\"),
+      one(\"select count(*) from webhook_events where processing_status = 'pending'\"))" "$work/ingest-sync/wasla.sqlite")"
+echo "webhook events processed: $marked, waiting in the sync outbox: $queued; still pending processing: $pending"
+if [ "$queued" = "$marked" ]; then echo "check: every processed event is queued for Supabase"; else echo "CHECK FAILED: queued != processed"; exit 1; fi
 
 echo "== processing: the background processor alone, stored events into messages, contacts, conversations, jobs"
 "$bin/ProcessBench" "${BENCH_PROCESS_EVENTS:-50000}"
+
+echo "== processing with the Supabase sync on: the same, with every change also queued in sync_outbox by the triggers"
+BENCH_SYNC=1 "$bin/ProcessBench" "${BENCH_PROCESS_EVENTS:-50000}" plain
 
 echo "== webhook acknowledgements while the processor catches up after a burst"
 python3 Benchmarks/catchup.py
