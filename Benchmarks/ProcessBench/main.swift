@@ -15,6 +15,7 @@
 import Glibc
 #endif
 import Actors
+import Foundation  // String(format:) for the figures (the server itself links FoundationEssentials only)
 import Store
 import Support
 

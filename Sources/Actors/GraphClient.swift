@@ -217,7 +217,7 @@ enum CurlCall {
             let n = size * count
             let line = ptr.withMemoryRebound(to: UInt8.self, capacity: n) { String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self) }
             if line.lowercased().hasPrefix("retry-after:") {
-                let value = line.dropFirst(12).trimmingCharacters(in: .whitespacesAndNewlines)
+                let value = line.dropFirst(12).trimmed()
                 Unmanaged<Sink>.fromOpaque(ctx).takeUnretainedValue().retryAfter = Int(value)
             }
             return n

@@ -1,5 +1,5 @@
 import Dispatch
-import Foundation
+import FoundationEssentials
 import Store
 import Support
 
@@ -296,7 +296,12 @@ public actor IntegrationBridge {
     static func excerpt(_ body: [UInt8]) -> String {
         var out = ""
         for s in String(decoding: body.prefix(1024), as: UTF8.self).unicodeScalars {
-            if s.value < 0x20 || s.value == 0x7F { out += String(format: "\\u%04x", s.value) } else { out.unicodeScalars.append(s) }
+            if s.value < 0x20 || s.value == 0x7F {
+                let digits = String(s.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - digits.count) + digits
+            } else {
+                out.unicodeScalars.append(s)
+            }
         }
         return out
     }

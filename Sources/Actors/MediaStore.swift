@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import Dispatch
-import Foundation
+import FoundationEssentials
 import Store
 import Support
 
@@ -139,9 +139,10 @@ public actor MediaStore {
     /// Moves a verified temp file to `<aa>/<bb>/<sha256>` under `directory` (atomic rename; when the same bytes
     /// are already stored the temp file is dropped). Returns the relative path, or nil (the temp file is removed).
     static func place(_ tmp: String, sha256Hex hex: String, directory: String) -> String? {
-        let relative = "\(hex.prefix(2))/\(hex.dropFirst(2).prefix(2))/\(hex)"
+        let parent = "\(hex.prefix(2))/\(hex.dropFirst(2).prefix(2))"
+        let relative = "\(parent)/\(hex)"
         let final = directory + "/" + relative
-        try? FileManager.default.createDirectory(atPath: (final as NSString).deletingLastPathComponent,
+        try? FileManager.default.createDirectory(atPath: directory + "/" + parent,
                                                  withIntermediateDirectories: true)
         if access(final, F_OK) == 0 {
             unlink(tmp)

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import Store
 import Support
 
@@ -35,7 +35,7 @@ extension MediaStore {
 
     public func upload(projectID: String, phoneNumberID: String, data: [UInt8], mimeType: String, filename: String?) async
         -> Result<Uploaded, UploadError> {
-        let mime = mimeType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let mime = mimeType.split(separator: ";").first.map { $0.trimmed().lowercased() } ?? ""
         guard Self.acceptedTypes.contains(mime) else {
             return .failure(.invalid("type \(mime.isEmpty ? "(none)" : mime) is not one Meta accepts"))
         }

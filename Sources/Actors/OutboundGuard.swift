@@ -2,7 +2,8 @@
 import Glibc
 #endif
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Support
 
 /// The SSRF guard for every user-configured URL (hardening.md §9): http/https only, no credentials in the URL;
 /// the host is resolved and **every** address must be public unless the host or a CIDR is in
@@ -36,7 +37,7 @@ public struct OutboundGuard: Sendable {
     public init(allowlist: [String]) throws(Refusal) {
         var rules: [Rule] = []
         for raw in allowlist {
-            let entry = raw.trimmingCharacters(in: .whitespaces).lowercased()
+            let entry = raw.trimmed().lowercased()
             if entry.isEmpty { continue }
             if let slash = entry.firstIndex(of: "/") {
                 guard let bytes = Self.parseIP(String(entry[..<slash])), let bits = Int(entry[entry.index(after: slash)...]),

@@ -1,6 +1,6 @@
 import CCrypto
 import Dispatch
-import Foundation
+import FoundationEssentials
 import Support
 
 /// Password hashing (hardening.md §8): PBKDF2-HMAC-SHA256 with a 16-byte random salt per hash, stored as a

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Store
 import Support
 
@@ -206,7 +206,7 @@ public actor SupabaseSync {
     /// How long the worker waits after a transient failure: 0.5 s doubling to 60 s, with jitter.
     var backoffMillis: UInt64 {
         guard consecutiveFailures > 0 else { return 0 }
-        let base = min(60_000.0, 500.0 * pow(2.0, Double(min(consecutiveFailures - 1, 10))))
+        let base = min(60_000.0, 500.0 * Double(1 << min(consecutiveFailures - 1, 10)))
         return UInt64(base * Double.random(in: 0.8...1.2))
     }
 

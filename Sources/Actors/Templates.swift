@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Store
 import Support
 
@@ -45,7 +45,7 @@ public struct Templates: Sendable {
             var failed = false
             repeat {
                 let path = "\(wabaID)/message_templates?limit=100&fields=id,name,status,category,language,components,quality_score"
-                    + (after.map { "&after=\(FormURLEncodedLite.encode($0))" } ?? "")
+                    + (after.map { "&after=\(PercentEncoding.encode($0))" } ?? "")
                 switch await graph.get(path, token: token) {
                 case .success(let page):
                     all += page["data"]?.arrayValue ?? []
@@ -114,7 +114,7 @@ public struct Templates: Sendable {
         case .success(let t): (row, waba, token) = t
         case .failure(let e): return .failure(e)
         }
-        switch await graph.delete("\(waba)/message_templates?name=\(FormURLEncodedLite.encode(name))", token: token) {
+        switch await graph.delete("\(waba)/message_templates?name=\(PercentEncoding.encode(name))", token: token) {
         case .failure(let e):
             return .failure(.graph(e))
         case .success:
@@ -167,10 +167,10 @@ public struct Templates: Sendable {
     public static func placeholders(_ text: String) -> Int {
         var names = Set<Substring>()
         var rest = text[...]
-        while let open = rest.range(of: "{{") {
+        while let open = rest.firstRange(of: "{{") {
             let after = rest[open.upperBound...]
-            guard let close = after.range(of: "}}") else { break }
-            let name = after[..<close.lowerBound].trimmingCharacters(in: .whitespaces)
+            guard let close = after.firstRange(of: "}}") else { break }
+            let name = after[..<close.lowerBound].trimmed()
             if !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) { names.insert(Substring(name)) }
             rest = after[close.upperBound...]
         }
@@ -199,20 +199,5 @@ public struct Templates: Sendable {
             return "template '\(name)' takes \(variables) body parameter(s); \(given) given"
         }
         return nil
-    }
-}
-
-/// Percent-encoding of a query value (Actors does not import HTTP).
-enum FormURLEncodedLite {
-    static func encode(_ s: String) -> String {
-        var out = ""
-        for b in s.utf8 {
-            if (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x2E || b == 0x5F || b == 0x7E {
-                out.unicodeScalars.append(Unicode.Scalar(b))
-            } else {
-                out += String(format: "%%%02X", b)
-            }
-        }
-        return out
     }
 }

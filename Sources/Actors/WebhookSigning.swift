@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Support
 
 /// The headers of one outbound webhook attempt (outbound-webhooks.md §3).

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Store
 import Support
 
@@ -120,8 +120,8 @@ public struct WorkflowRunner: Sendable {
         guard let text, !text.isEmpty else { return false }
         let lowered = text.lowercased()
         if keywords.contains(where: { !$0.isEmpty && lowered.contains($0.lowercased()) }) { return true }
-        if let pattern, let re = try? NSRegularExpression(pattern: pattern, options: [.caseInsensitive]) {
-            return re.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+        if let pattern, let re = try? Regex(pattern).ignoresCase() {
+            return (try? re.firstMatch(in: text)) != nil
         }
         return false
     }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Support
 
 /// Validation of a workflow step's JSON `config`, by type, before it is saved: a step that could never run
@@ -18,7 +18,7 @@ public enum WorkflowSteps {
             }
         }
         if let pattern = config["pattern"] {
-            guard let p = pattern.stringValue, p.utf8.count <= 1000, (try? NSRegularExpression(pattern: p)) != nil else {
+            guard let p = pattern.stringValue, p.utf8.count <= 1000, (try? Regex(p)) != nil else {
                 return "config.pattern must be a valid regular expression"
             }
         }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import Actors
 import HTTP
 import Store
@@ -270,9 +270,9 @@ final class Application: Sendable {
     /// Creates the data directory (and `media/`) if missing; a path that cannot be created stops startup.
     static func prepareDataDirectory(_ path: String) throws {
         for dir in [path, path + "/media"] {
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) {
-                guard isDir.boolValue else {
+            var st = stat()
+            if stat(dir, &st) == 0 {
+                guard st.st_mode & S_IFMT == S_IFDIR else {
                     throw ConfigError(variable: "DATA_DIR", problem: "\(dir) exists and is not a directory")
                 }
                 continue
@@ -280,7 +280,7 @@ final class Application: Sendable {
             do {
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             } catch {
-                throw ConfigError(variable: "DATA_DIR", problem: "cannot create \(dir): \(error.localizedDescription)")
+                throw ConfigError(variable: "DATA_DIR", problem: "cannot create \(dir): \(error)")
             }
         }
     }

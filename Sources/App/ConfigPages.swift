@@ -31,7 +31,7 @@ struct ConfigPages: Sendable {
 
     func contacts(_ r: HTTPRequest) async throws -> HTTPResponse {
         guard let user = WebSession(r) else { return HTML.redirect("/login") }
-        let q = r.query["q"].map { "%" + $0.replacingOccurrences(of: "%", with: "") + "%" }
+        let q = r.query["q"].map { "%" + $0.replacing("%", with: "") + "%" }
         let rows = try await database.read { conn in
             try conn.query("""
                 SELECT c.profile_name, c.wa_id, c.user_id, c.opted_out, c.updated_at, p.name FROM contacts c

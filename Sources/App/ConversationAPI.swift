@@ -154,7 +154,7 @@ struct ConversationAPI: Sendable {
     /// `?q=` matches the name, phone, wa_id or user id (substring, case-insensitive for ASCII).
     func listContacts(_ request: HTTPRequest, _ key: APIKeys.Key) async throws -> HTTPResponse {
         guard let paging = try? Paging(request) else { return Paging.invalid(request) }
-        let q = request.query["q"].map { "%" + $0.replacingOccurrences(of: "%", with: "").replacingOccurrences(of: "_", with: "") + "%" }
+        let q = request.query["q"].map { "%" + $0.replacing("%", with: "").replacing("_", with: "") + "%" }
         let (condition, args, order) = paging.clause(key: "updated_at", id: "id")
         let rows = try await database.read { conn in
             try conn.query("""

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import Actors
-import Foundation
+import FoundationEssentials
 import HTTP
 import Store
 import Support
@@ -58,7 +58,7 @@ struct Dashboard: Sendable {
     static func generatedSecret(dataDirectory: String, logger: Logger) throws -> String {
         let path = dataDirectory + "/session.secret"
         if let data = FileManager.default.contents(atPath: path),
-           let s = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), s.utf8.count >= 32 {
+           let s = String(data: data, encoding: .utf8)?.trimmed(), s.utf8.count >= 32 {
             return s
         }
         let secret = Identifier.hexString(CryptoBytes.random(32))

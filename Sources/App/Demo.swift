@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import Actors
-import Foundation
+import FoundationEssentials
 import Support
 
 /// `wasla demo`: loads a small sample tenant into a running server by sending signed sample webhooks through the
@@ -18,7 +18,7 @@ enum Demo {
     static func secret(dataDirectory: String, create: Bool) throws -> String? {
         let path = dataDirectory + "/demo-app.secret"
         if let data = FileManager.default.contents(atPath: path),
-           let s = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), s.utf8.count >= 32 {
+           let s = String(data: data, encoding: .utf8)?.trimmed(), s.utf8.count >= 32 {
             return s
         }
         guard create else { return nil }

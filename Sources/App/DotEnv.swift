@@ -72,7 +72,7 @@ enum DotEnv {
             return String(body[body.startIndex..<end])
         }
         // Unquoted: an inline comment starts at " #".
-        if let hash = raw.range(of: " #") { return String(raw[raw.startIndex..<hash.lowerBound].trimmingSpaces()) }
+        if let hash = raw.firstRange(of: " #") { return String(raw[raw.startIndex..<hash.lowerBound].trimmingSpaces()) }
         return String(raw)
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The variables Wasla reads: the process environment over an optional `.env` file, with the legacy aliases
 /// of the original README mapped to their canonical names.

@@ -1,5 +1,5 @@
 import Actors
-import Foundation
+import FoundationEssentials
 import HTTP
 import Store
 import Support
@@ -157,7 +157,7 @@ extension InboxRoutes {
         let id = request.parameters["id"] ?? ""
         guard let c = try await conversation(id) else { return try await thread(request, notice: nil) }
         let text = FormURLEncoded.parse(body: request.body).first { $0.0 == "text" }?.1
-            .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            .trimmed() ?? ""
         guard !text.isEmpty, text.utf8.count <= 4096 else {
             return try await thread(request, notice: "Write a message of 1 to 4096 characters.", status: .badRequest)
         }

@@ -1,5 +1,5 @@
 import Actors
-import Foundation
+import FoundationEssentials
 import HTTP
 import Store
 import Support

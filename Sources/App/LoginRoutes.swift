@@ -1,5 +1,5 @@
 import Actors
-import Foundation
+import FoundationEssentials
 import HTTP
 import Support
 
@@ -66,7 +66,7 @@ struct LoginRoutes: Sendable {
         guard auth.sessions.checkLoginToken(form["csrf"] ?? "", nonce: nonce) else {
             return loginForm(request, error: "The sign-in form expired. Please try again.", status: .forbidden)
         }
-        let email = (form["email"] ?? "").trimmingCharacters(in: .whitespaces)
+        let email = (form["email"] ?? "").trimmed()
         let password = form["password"] ?? ""
         guard !email.isEmpty, !password.isEmpty, email.utf8.count <= 254 else {
             return loginForm(request, error: "Enter your email and password.", status: .badRequest)
@@ -153,7 +153,7 @@ struct LoginRoutes: Sendable {
         guard auth.sessions.checkLoginToken(form["csrf"] ?? "", nonce: nonce) else {
             return setupForm(request, error: "The form expired. Please try again.", status: .forbidden)
         }
-        let email = (form["email"] ?? "").trimmingCharacters(in: .whitespaces)
+        let email = (form["email"] ?? "").trimmed()
         let password = form["password"] ?? ""
         guard Users.isValidEmail(email) else { return setupForm(request, error: "Enter a valid email.", status: .badRequest) }
         guard password.count >= 12, password.utf8.count <= PasswordHasher.maxPasswordBytes else {

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import Actors
-import Foundation
+import FoundationEssentials
 import HTTP
 import Store
 import Support
@@ -91,7 +91,7 @@ struct MediaRoutes: Sendable {
             ("X-Content-Type-Options", "nosniff"), ("Content-Security-Policy", "default-src 'none'; sandbox"),
         ]
         if let inm = request.headers["if-none-match"], inm.split(separator: ",").contains(where: {
-            let t = $0.trimmingCharacters(in: .whitespaces)
+            let t = $0.trimmed()
             return t == etag || t == "W/" + etag || t == "*"
         }) {
             close(fd)
@@ -181,7 +181,7 @@ struct MediaRoutes: Sendable {
     /// A well-formed `type/subtype` from the row, else `application/octet-stream`.
     static func safeMime(_ m: String?) -> String {
         guard let m, m.utf8.count < 128 else { return "application/octet-stream" }
-        let base = m.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let base = m.split(separator: ";").first.map { $0.trimmed().lowercased() } ?? ""
         let parts = base.split(separator: "/")
         let ok = parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber || "+-.".contains($0) } }
         return ok ? base : "application/octet-stream"
@@ -197,8 +197,9 @@ struct MediaRoutes: Sendable {
             s.isASCII && s.value >= 0x20 && s.value != 0x7F && s != "\"" && s != "%" && s != ";" ? Character(s) : "_"
         }.prefix(150))
         d += "; filename=\"\(ascii)\""
-        let allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$&+-.^_`|~")
-        if let encoded = name.addingPercentEncoding(withAllowedCharacters: allowed), encoded != ascii {
+        // RFC 8187 attr-char: ALPHA / DIGIT / "!" / "#" / "$" / "&" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~".
+        let encoded = PercentEncoding.encode(name) { PercentEncoding.isUnreserved($0) || "!#$&+^`|".utf8.contains($0) }
+        if encoded != ascii {
             d += "; filename*=UTF-8''\(encoded)"
         }
         return d
@@ -212,9 +213,9 @@ struct MediaRoutes: Sendable {
 
     /// One `bytes=` range (RFC 9110 §14.1.2). Several ranges, other units or a malformed header: the whole file.
     static func parseRange(_ header: String, size: Int) -> RangeResult {
-        let h = header.trimmingCharacters(in: .whitespaces)
+        let h = header.trimmed()
         guard h.lowercased().hasPrefix("bytes="), !h.contains(",") else { return .none }
-        let spec = h.dropFirst(6).trimmingCharacters(in: .whitespaces)
+        let spec = h.dropFirst(6).trimmed()
         guard let dash = spec.firstIndex(of: "-") else { return .none }
         let first = spec[..<dash], last = spec[spec.index(after: dash)...]
         guard first.allSatisfy(\.isNumber), last.allSatisfy(\.isNumber), first.count <= 18, last.count <= 18 else { return .none }

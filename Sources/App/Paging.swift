@@ -1,6 +1,6 @@
 import Actors
 import Store
-import Foundation
+import FoundationEssentials
 import HTTP
 import Support
 
@@ -34,7 +34,7 @@ struct Paging {
     }
 
     static func decode(_ cursor: String) throws(Invalid) -> (Int64, String) {
-        var s = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        var s = cursor.replacing("-", with: "+").replacing("_", with: "/")
         while s.utf8.count % 4 != 0 { s += "=" }
         guard cursor.utf8.count <= 256, let data = Data(base64Encoded: s), let text = String(data: data, encoding: .utf8),
               let bar = text.firstIndex(of: "|"), let key = Int64(text[..<bar]) else { throw Invalid() }

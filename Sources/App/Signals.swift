@@ -2,8 +2,9 @@
 import Glibc
 #endif
 import CLinux
-import Foundation
+import FoundationEssentials
 @preconcurrency import Dispatch
+import Support
 
 /// SIGTERM and SIGINT as an async wait, and what libdispatch needs opened before descriptors can run out.
 enum Signals {
@@ -35,7 +36,7 @@ enum Signals {
                 WaslaMain.printError("wasla: cannot install the SIGTERM handler: \(String(cString: strerror(errno)))")
                 exit(1)
             }
-            Thread.detachNewThread {
+            let started = PlainThread.detach {
                 var byte: UInt8 = 0
                 while true {
                     let n = read(fd, &byte, 1)
@@ -47,6 +48,10 @@ enum Signals {
                         return
                     }
                 }
+            }
+            guard started else {
+                WaslaMain.printError("wasla: cannot start the thread that waits for SIGTERM")
+                exit(1)
             }
         }
 
@@ -71,7 +76,7 @@ enum Signals {
     /// Exits the process with status 1 after `seconds`, from a plain thread: no timer descriptor is needed, so it
     /// also fires when the process has run out of descriptors.
     static func exitAfter(seconds: Int, _ onExpiry: @escaping @Sendable () -> Void) {
-        Thread.detachNewThread {
+        PlainThread.detach {
             sleep(UInt32(seconds))
             onExpiry()
             exit(1)

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import Actors
 import Store
 import Support
@@ -256,16 +256,17 @@ extension StoreCommands {
         let fm = FileManager.default
         var removed = 0
         var bytes: Int64 = 0
-        guard let walker = fm.enumerator(atPath: root) else { return "no media directory at \(root)" }
-        while let relative = walker.nextObject() as? String {
+        guard let paths = try? fm.subpathsOfDirectory(atPath: root) else { return "no media directory at \(root)" }
+        for relative in paths {
             let path = root + "/" + relative
-            guard let attrs = try? fm.attributesOfItem(atPath: path), attrs[.type] as? FileAttributeType == .typeRegular,
-                  let modified = attrs[.modificationDate] as? Date, now.timeIntervalSince(modified) > 3600 else { continue }
+            var st = stat()
+            guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG,
+                  now.timeIntervalSince1970 - Double(st.st_mtim.tv_sec) > 3600 else { continue }
             let isTemp = relative.hasPrefix("tmp/") || relative.hasPrefix(".upload-")
             guard isTemp || (MediaStore.isStoragePath(relative) && !referenced.contains(relative)) else { continue }
             if (try? fm.removeItem(atPath: path)) != nil {
                 removed += 1
-                bytes += (attrs[.size] as? NSNumber)?.int64Value ?? 0
+                bytes += Int64(st.st_size)
             }
         }
         return "removed \(removed) file(s), \(bytes) bytes; \(referenced.count) referenced file(s) kept"

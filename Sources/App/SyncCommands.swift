@@ -1,5 +1,5 @@
 import Actors
-import Foundation
+import FoundationEssentials
 import Store
 import Support
 
@@ -45,7 +45,7 @@ extension StoreCommands {
                     SELECT table_name, row_id, attempts, last_error FROM sync_outbox WHERE status = 'dead' ORDER BY seq LIMIT 20
                     """) { "  \($0.string(0) ?? "") \($0.string(1) ?? "") after \($0.int(2) ?? 0) attempts: \($0.string(3) ?? "")" }
             }
-            return (["pending: \(s.pending)", "dead: \(s.dead)", String(format: "lag: %.1f s", s.lagSeconds)] + dead)
+            return (["pending: \(s.pending)", "dead: \(s.dead)", "lag: \((s.lagSeconds * 10).rounded() / 10) s"] + dead)
                 .joined(separator: "\n")
         case .retryDead:
             let n = try await database.write { conn in
