@@ -11,8 +11,8 @@ public enum BusinessHours {
     /// Why the condition is malformed, or nil.
     public static func problem(_ config: JSONValue) -> String? {
         guard case .object = config else { return "business_hours must be an object" }
-        guard let tz = config["timezone"]?.stringValue, TimeZone(identifier: tz) != nil else {
-            return "business_hours.timezone must be an IANA zone such as Africa/Cairo"
+        guard let tz = config["timezone"]?.stringValue, ZoneInfo(identifier: tz) != nil else {
+            return "business_hours.timezone must be an IANA zone such as Africa/Cairo (from \(ZoneInfo.directory))"
         }
         guard minutes(config["start"]?.stringValue) != nil, minutes(config["end"]?.stringValue) != nil else {
             return "business_hours.start and .end must be HH:MM"
@@ -30,20 +30,18 @@ public enum BusinessHours {
     }
 
     public static func matches(_ config: JSONValue, at date: Date) -> Bool {
-        guard problem(config) == nil, let tz = config["timezone"]?.stringValue.flatMap(TimeZone.init(identifier:)),
+        guard problem(config) == nil, let zone = config["timezone"]?.stringValue.flatMap({ ZoneInfo(identifier: $0) }),
               let start = minutes(config["start"]?.stringValue), let end = minutes(config["end"]?.stringValue) else { return false }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = tz
-        let parts = calendar.dateComponents([.weekday, .hour, .minute], from: date)
-        let now = (parts.hour ?? 0) * 60 + (parts.minute ?? 0)
-        let today = dayNames[((parts.weekday ?? 1) - 1) % 7]
+        let local = zone.localTime(at: Int64(date.timeIntervalSince1970.rounded(.down)))
+        let now = local.minuteOfDay
+        let today = dayNames[local.weekday]
         let days = Set((config["days"]?.arrayValue ?? dayNames.map { .string($0) }).compactMap { $0.stringValue?.lowercased() })
         let inside: Bool
         if start <= end {
             inside = days.contains(today) && now >= start && now < end
         } else {
             // Spans midnight: the early-morning part belongs to the previous day's opening.
-            let yesterday = dayNames[((parts.weekday ?? 1) + 5) % 7]
+            let yesterday = dayNames[(local.weekday + 6) % 7]
             inside = (days.contains(today) && now >= start) || (days.contains(yesterday) && now < end)
         }
         return config["when"]?.stringValue == "outside" ? !inside : inside

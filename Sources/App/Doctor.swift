@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Store
 import Actors
+import Support
 
 /// `wasla doctor`: the effective configuration with secrets masked, what each feature lacks, and the state of
 /// the database (read-only: safe while a server runs).
@@ -87,6 +88,10 @@ enum Doctor {
         for f in c.features {
             lines.append("  [\(f.enabled ? "on " : "off")] \(f.name): \(f.note)")
         }
+        lines.append("")
+        lines.append("Time zones (business hours of workflow steps): " + (ZoneInfo(identifier: "UTC") != nil
+            ? "read from \(ZoneInfo.directory)"
+            : "none found in \(ZoneInfo.directory): install the tzdata package (or set TZDIR)"))
         return lines.joined(separator: "\n")
     }
 
