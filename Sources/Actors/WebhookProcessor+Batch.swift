@@ -8,10 +8,9 @@ extension WebhookProcessor {
     /// Events per savepoint in `applyBatch`. SQLite keeps the statement journal of a savepoint in memory
     /// (`temp_store = MEMORY`) as a list of 1 KiB chunks that grows with every page the savepoint's statements
     /// touch, and each statement that needs a journal of its own cuts it back when it ends by walking that list
-    /// from its head. Every
-    /// statement on a table with triggers needs one, and with Supabase configured every synced table has them:
-    /// with the whole batch in one savepoint, a 1,024-event batch spent most of its time in that walk
-    /// (ProcessBench with BENCH_SYNC=1: 6,400 against 24,000 messages/s). A group bounds the walk.
+    /// from its head. Every statement on a table with triggers needs one, and with Supabase configured every
+    /// synced table has them: with the whole batch in one savepoint, a 1,024-event batch spent most of its time in
+    /// that walk (ProcessBench with BENCH_SYNC=1: 6,400 against 24,000 messages/s). A group bounds the walk.
     static let eventsPerSavepoint = 32
 
     /// Applies a batch inside the writer's transaction and marks every event with its outcome.

@@ -270,19 +270,25 @@ final class Application: Sendable {
     /// Creates the data directory (and `media/`) if missing; a path that cannot be created stops startup.
     static func prepareDataDirectory(_ path: String) throws {
         for dir in [path, path + "/media"] {
+            if let problem = makeDirectory(dir) { throw ConfigError(variable: "DATA_DIR", problem: problem) }
+        }
+    }
+
+    /// `mkdir -p`: nil when `path` is a directory afterwards, else what stopped it, with the system's reason.
+    static func makeDirectory(_ path: String) -> String? {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            prefix += "/" + part
             var st = stat()
-            if stat(dir, &st) == 0 {
-                guard st.st_mode & S_IFMT == S_IFDIR else {
-                    throw ConfigError(variable: "DATA_DIR", problem: "\(dir) exists and is not a directory")
-                }
+            if stat(prefix, &st) == 0 {
+                guard st.st_mode & S_IFMT == S_IFDIR else { return "\(prefix) exists and is not a directory" }
                 continue
             }
-            do {
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            } catch {
-                throw ConfigError(variable: "DATA_DIR", problem: "cannot create \(dir): \(error)")
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                return "cannot create \(prefix): \(String(cString: strerror(errno)))"
             }
         }
+        return nil
     }
 }
 

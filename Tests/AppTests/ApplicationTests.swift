@@ -106,6 +106,21 @@ final class ApplicationTests: XCTestCase {
             XCTFail("must refuse")
         } catch {
             XCTAssertEqual((error as? ConfigError)?.variable, "DATA_DIR")
+            XCTAssertTrue("\(error)".contains("/file exists and is not a directory"), "\(error)")
         }
+    }
+
+    /// A data directory that cannot be made says where and why, in the system's words; nested ones are made.
+    func testDataDirectoryThatCannotBeCreatedSaysWhy() throws {
+        let dir = try TemporaryDirectory()
+        XCTAssertTrue(FileManager.default.createFile(atPath: dir.path + "/file", contents: Data()))
+        XCTAssertEqual(Application.makeDirectory(dir.path + "/file/data"), dir.path + "/file exists and is not a directory")
+        XCTAssertEqual(Application.makeDirectory("/proc/wasla-test/data"), "cannot create /proc/wasla-test: No such file or directory")
+        XCTAssertNil(Application.makeDirectory(dir.path + "/a/b/c"))
+        var st = stat()
+        XCTAssertEqual(stat(dir.path + "/a/b/c", &st), 0)
+        XCTAssertNil(Application.makeDirectory(dir.path + "/a/b/c"), "already there")
+        XCTAssertNoThrow(try Application.prepareDataDirectory(dir.path + "/d"))
+        XCTAssertEqual(stat(dir.path + "/d/media", &st), 0)
     }
 }
