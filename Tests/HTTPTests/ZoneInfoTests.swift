@@ -95,6 +95,37 @@ final class ZoneInfoTests: XCTestCase {
         XCTAssertNil(ZoneInfo(identifier: "Test/Missing", directory: dir))
     }
 
+    /// A damaged file is refused or read, never a crash: every truncation of a real file, and random byte flips.
+    func testDamagedFilesNeverCrash() throws {
+        let real = try XCTUnwrap(FileManager.default.contents(atPath: "/usr/share/zoneinfo/Europe/Berlin").map { [UInt8]($0) }
+                                 ?? Self.tzif(footer: "CET-1CEST,M3.5.0,M10.5.0/3"))
+        var accepted = 0
+        for length in 0..<real.count {
+            if let zone = ZoneInfo(tzif: Array(real.prefix(length)), identifier: "x") {
+                accepted += 1
+                _ = zone.secondsFromGMT(at: 1_780_000_000)
+            }
+        }
+        XCTAssertNotNil(ZoneInfo(tzif: real, identifier: "x"), "the whole file reads")
+        XCTAssertLessThan(accepted, real.count, "truncated files are refused")
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<5_000 {
+            var bytes = real
+            for _ in 0..<Int.random(in: 1...8, using: &generator) {
+                bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+            }
+            if let zone = ZoneInfo(tzif: bytes, identifier: "x") {
+                for t in [Int64.min / 2, -1, 0, 1_780_000_000, 4_102_444_800, Int64.max / 2] { _ = zone.secondsFromGMT(at: t) }
+            }
+        }
+        for _ in 0..<5_000 {
+            let text = String(decoding: (0..<Int.random(in: 0...40, using: &generator)).map { _ in
+                Array("<>+-:,./0123456789JMESTCDA".utf8).randomElement(using: &generator)!
+            }, as: UTF8.self)
+            if let rule = PosixTZ(text) { _ = rule.offset(at: 1_780_000_000) }
+        }
+    }
+
     /// A version-2 TZif file with no transitions and one local time type of offset 0: everything from the footer.
     static func tzif(footer: String) -> [UInt8] {
         func header(_ version: UInt8) -> [UInt8] {
