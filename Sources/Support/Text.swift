@@ -1,10 +1,9 @@
 // Text helpers the server would otherwise take from the full Foundation (`trimmingCharacters(in:)`,
 // `addingPercentEncoding`), which brings ICU and corelibs-foundation: the server links FoundationEssentials only.
 
-/// Trimming.
 extension StringProtocol {
-    /// The text without leading and trailing whitespace, newlines included (`Character.isWhitespace`: the
-    /// characters of `CharacterSet.whitespacesAndNewlines`).
+    /// The text without leading and trailing whitespace, newlines included (`Character.isWhitespace`, Unicode's
+    /// White_Space property), as Foundation's `trimmingCharacters(in: .whitespacesAndNewlines)`.
     public func trimmed() -> String {
         guard let first = firstIndex(where: { !$0.isWhitespace }),
               let last = lastIndex(where: { !$0.isWhitespace }) else { return "" }
