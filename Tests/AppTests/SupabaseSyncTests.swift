@@ -188,6 +188,35 @@ final class SupabaseSyncTests: XCTestCase {
         XCTAssertEqual(try pg.count("SELECT count(*) FROM messages WHERE whatsapp_message_id LIKE 'wamid.OUTAGE%'"), 20)
     }
 
+    /// A row that changes while its upsert is on the way stays queued (its `version` moved), and the next pass
+    /// sends the new state: the worker removes from the outbox only what has not changed since it read it.
+    func testAChangeDuringThePushIsPushedNext() async throws {
+        let h = try await instance()
+        await h.app.sync?.stop()  // the test runs the passes itself
+        try await receive(h, Meta.envelope(contacts: [Meta.contact("15550000088", name: "Before")],
+                                           messages: [Meta.text("wamid.DURING1", "hello", from: "15550000088")]))
+        let database = h.app.database
+        let changed = Locked(false)
+        supabase.beforeUpsert = { table in
+            guard table == "contacts", !changed.withLock({ $0 }) else { return }
+            changed.withLock { $0 = true }
+            _ = try? await database.write { try $0.run("UPDATE contacts SET profile_name = 'During', updated_at = updated_at + 1") }
+        }
+        let sync = try XCTUnwrap(h.app.sync)
+        let first = try await sync.runOnce()
+        XCTAssertFalse(first.transientFailure)
+        XCTAssertTrue(changed.withLock { $0 }, "the contact changed while its upsert was on the way")
+        XCTAssertEqual(try pg.sql("SELECT profile_name FROM contacts WHERE wa_id = '15550000088'"), "Before\n",
+                       "the pass sent what it had read")
+        let left = try await database.read {
+            try $0.query("SELECT version FROM sync_outbox WHERE table_name = 'contacts'") { $0.int(0) ?? -1 }
+        }
+        XCTAssertEqual(left, [1], "the changed row stays queued, one version on")
+        supabase.beforeUpsert = nil
+        try await synced(h)
+        XCTAssertEqual(try pg.sql("SELECT profile_name FROM contacts WHERE wa_id = '15550000088'"), "During\n")
+    }
+
     func testTwoInstancesSyncingTheSameContactsConverge() async throws {
         let a = try await instance()
         let b = try await instance()

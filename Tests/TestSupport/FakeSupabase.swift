@@ -32,8 +32,15 @@ public final class FakeSupabase: Sendable {
     private let objects = Locked<[String: (bytes: [UInt8], type: String?)]>([:])
     private let users = Locked<[String: AuthUser]>([:])
     private let counts = Locked<[String: Int]>([:])
+    private let upsertHook = Locked<(@Sendable (String) async -> Void)?>(nil)
 
     public var url: String { "http://127.0.0.1:\(server.port)" }
+    /// Called with the table's name when an upsert arrives, before it is applied (a test changes rows meanwhile).
+    public var beforeUpsert: (@Sendable (String) async -> Void)? {
+        get { upsertHook.withLock { $0 } }
+        set { upsertHook.withLock { $0 = newValue } }
+    }
+
     public var outage: Bool {
         get { outageFlag.withLock { $0 } }
         set { outageFlag.withLock { $0 = newValue } }
@@ -43,7 +50,7 @@ public final class FakeSupabase: Sendable {
         self.postgres = postgres
         self.serviceKey = serviceKey
         self.anonKey = anonKey
-        let outage = outageFlag, objects = self.objects, users = self.users, counts = self.counts
+        let outage = outageFlag, objects = self.objects, users = self.users, counts = self.counts, hook = upsertHook
         let keys = [serviceKey, anonKey]
         var b = RouterBuilder(defaultBodyLimit: 32 << 20)
         let gate: (String, @escaping @Sendable (HTTPRequest) async -> HTTPResponse) -> HTTPHandler = { kind, body in
@@ -58,7 +65,8 @@ public final class FakeSupabase: Sendable {
             }
         }
         b.add(.POST, "/rest/v1/:table", gate("upsert") { request in
-            Self.upsert(request, postgres: postgres)
+            if let before = hook.withLock({ $0 }) { await before(String(request.path.dropFirst("/rest/v1/".count))) }
+            return Self.upsert(request, postgres: postgres)
         })
         b.add(.DELETE, "/rest/v1/:table", gate("delete") { request in
             Self.delete(request, postgres: postgres)
