@@ -1,3 +1,5 @@
+import Support
+
 /// The subcommands of `wasla`.
 enum Command: Equatable {
     case serve
@@ -135,14 +137,7 @@ enum Command: Equatable {
         guard parts.count == 3 || parts.count == 6, parts.allSatisfy({ $0 != nil }) else { return nil }
         let v = parts.map { $0 ?? 0 }
         guard (1...12).contains(v[1]), (1...31).contains(v[2]) else { return nil }
-        // Days from civil (Howard Hinnant), the inverse of ISO8601.civil.
-        let y = v[1] <= 2 ? v[0] - 1 : v[0]
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (v[1] + 9) % 12
-        let doy = (153 * mp + 2) / 5 + v[2] - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let days = Int64(era * 146_097 + doe - 719_468)
+        let days = Int64(ISO8601.days(year: v[0], month: v[1], day: v[2]))
         let secondsOfDay = parts.count == 6 ? Int64(v[3] * 3600 + v[4] * 60 + v[5]) : 0
         return (days * 86_400 + secondsOfDay) * 1000
     }

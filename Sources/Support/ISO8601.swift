@@ -25,6 +25,16 @@ public enum ISO8601 {
         return (Int(y), Int(m), Int(d), Int(rem / 3600), Int(rem % 3600 / 60), Int(rem % 60))
     }
 
+    /// Days since 1970-01-01 of a proleptic Gregorian date (days-from-civil, the inverse of `civil`).
+    public static func days(year y0: Int, month m: Int, day d: Int) -> Int {
+        let y = m <= 2 ? y0 - 1 : y0
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
     @inline(__always)
     static func pad(_ v: Int, _ width: Int) -> String {
         let s = String(v)

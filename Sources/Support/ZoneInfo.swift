@@ -126,7 +126,7 @@ public struct ZoneInfo: Sendable {
     }
 }
 
-func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
+private func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
 
 /// Reads the parts of a TZif file in order.
 struct TZifReader {
@@ -238,7 +238,7 @@ public struct PosixTZ: Sendable, Equatable {
     /// The offset at `unixSeconds`.
     func offset(at unixSeconds: Int64) -> Int {
         guard let daylight, let start, let end else { return standard }
-        let year = civilYear(days: floorDiv(unixSeconds + Int64(standard), 86_400))
+        let year = ISO8601.civil(unixSeconds: unixSeconds + Int64(standard)).0
         // The changes in UTC: the start is given in standard time, the end in daylight saving time.
         let begins = Int64(Self.days(start, year: year)) * 86_400 + Int64(startTime) - Int64(standard)
         let ends = Int64(Self.days(end, year: year)) * 86_400 + Int64(endTime) - Int64(daylight)
@@ -249,14 +249,14 @@ public struct PosixTZ: Sendable, Equatable {
 
     /// Days since 1970-01-01 of `day` in `year`.
     static func days(_ day: Day, year: Int) -> Int {
-        let jan1 = daysFromCivil(year, 1, 1)
+        let jan1 = ISO8601.days(year: year, month: 1, day: 1)
         switch day {
         case .julian(let n):
             return jan1 + n - 1 + (isLeap(year) && n >= 60 ? 1 : 0)
         case .zeroBased(let n):
             return jan1 + n
         case .month(let m, let w, let d):
-            let first = daysFromCivil(year, m, 1)
+            let first = ISO8601.days(year: year, month: m, day: 1)
             let firstWeekday = ((first + 4) % 7 + 7) % 7
             var day = 1 + (d - firstWeekday + 7) % 7 + (w - 1) * 7
             let length = daysInMonth(year, m)
@@ -269,26 +269,6 @@ public struct PosixTZ: Sendable, Equatable {
 
     static func daysInMonth(_ y: Int, _ m: Int) -> Int {
         m == 2 ? (isLeap(y) ? 29 : 28) : [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1]
-    }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-    static func daysFromCivil(_ y0: Int, _ m: Int, _ d: Int) -> Int {
-        let y = m <= 2 ? y0 - 1 : y0
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
-
-    func civilYear(days: Int64) -> Int {
-        let z = Int(days) + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        return yoe + era * 400 + (mp >= 10 ? 1 : 0)
     }
 
     /// The pieces of a TZ string.
