@@ -297,8 +297,7 @@ public actor IntegrationBridge {
         var out = ""
         for s in String(decoding: body.prefix(1024), as: UTF8.self).unicodeScalars {
             if s.value < 0x20 || s.value == 0x7F {
-                let digits = String(s.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - digits.count) + digits
+                out += "\\u00" + Hex.encode([UInt8(s.value)])
             } else {
                 out.unicodeScalars.append(s)
             }

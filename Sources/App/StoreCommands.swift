@@ -124,7 +124,7 @@ extension StoreCommands {
     /// Stores a number's own Graph token, encrypted (the number is registered under the default project if new).
     static func setNumberToken(_ config: Config, phoneNumberID: String, token: String) async throws -> String {
         let box = try secretBox(config)
-        let trimmed = trimmedSecret(token)
+        let trimmed = token.trimmed()
         guard !trimmed.isEmpty, trimmed.utf8.count <= 4096, let sealed = box.seal(trimmed) else {
             throw CLIError("give the token on stdin (one line)")
         }
@@ -143,7 +143,7 @@ extension StoreCommands {
     /// Stores the app secret of a further Meta app for a WABA, encrypted.
     static func setAppSecret(_ config: Config, wabaID: String, secret: String) throws -> String {
         let box = try secretBox(config)
-        let trimmed = trimmedSecret(secret)
+        let trimmed = secret.trimmed()
         guard !trimmed.isEmpty, trimmed.utf8.count <= 1024 else { throw CLIError("give the app secret on stdin (one line)") }
         try inTransaction(config) { conn, defaults in
             try StoredAppSecrets.store(conn, wabaID: wabaID, secret: trimmed, box: box, projectID: defaults.projectID)
@@ -156,10 +156,6 @@ extension StoreCommands {
             throw ConfigError(variable: "SESSION_SECRET", problem: "must be set to store secrets encrypted")
         }
         return box
-    }
-
-    static func trimmedSecret(_ s: String) -> String {
-        String(s.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
     }
 
     /// Runs `body` in one write transaction on a migrated database, with the seeded defaults.

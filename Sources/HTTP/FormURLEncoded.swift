@@ -56,21 +56,5 @@ public enum FormURLEncoded {
     public static func decodePathSegment(_ s: Substring) -> String? { decode(s.utf8, plusAsSpace: false) }
 
     /// Encodes a value for a query string or form body (unreserved characters stay as they are).
-    public static func encode(_ s: String) -> String {
-        var out = ""
-        let hex = Array("0123456789ABCDEF")
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                 UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(b))
-            default:
-                out.append("%")
-                out.append(hex[Int(b >> 4)])
-                out.append(hex[Int(b & 0xF)])
-            }
-        }
-        return out
-    }
+    public static func encode(_ s: String) -> String { PercentEncoding.encode(s) }
 }

@@ -1,5 +1,5 @@
 @testable import App
-import Actors
+@testable import Actors
 import Foundation
 import Support
 import TestSupport
@@ -185,6 +185,12 @@ final class ProjectIntegrationTests: XCTestCase {
         XCTAssertNil(wal.range(of: Data("zap-secret-1".utf8)), "stored sealed")
         await h.stop()
         await receiver.stop()
+    }
+
+    /// A delivery's recorded answer keeps its text and shows control characters as \u escapes.
+    func testAnAnswerExcerptEscapesControlCharacters() {
+        XCTAssertEqual(IntegrationBridge.excerpt(Array("ok\n\t\u{7F}é".utf8)), #"ok\u000a\u0009\u007fé"#)
+        XCTAssertEqual(IntegrationBridge.excerpt(Array(repeating: UInt8(ascii: "a"), count: 2000)).utf8.count, 1024)
     }
 }
 
