@@ -87,9 +87,9 @@ public struct ZoneInfo: Sendable {
 
     /// The offset from UTC, in seconds, at the instant `unixSeconds`.
     public func secondsFromGMT(at unixSeconds: Int64) -> Int {
-        if let last = transitions.last, unixSeconds >= last, let rule { return rule.offset(at: unixSeconds) }
-        if transitions.isEmpty { return rule?.offset(at: unixSeconds) ?? Int(initialOffset) }
-        guard unixSeconds >= transitions[0] else { return Int(initialOffset) }
+        // Past the table (or no table): the footer's rule, when there is one.
+        if let rule, transitions.last.map({ unixSeconds >= $0 }) ?? true { return rule.offset(at: unixSeconds) }
+        guard let first = transitions.first, unixSeconds >= first else { return Int(initialOffset) }
         // The last transition at or before the instant.
         var low = 0, high = transitions.count - 1
         while low < high {
