@@ -1,5 +1,5 @@
 @testable import App
-import Actors
+@testable import Actors
 import Foundation
 import Store
 import Support
@@ -107,6 +107,30 @@ final class WorkflowTests: XCTestCase {
         try await addStep("auto_reply", position: 3, config: #"{"text":"never","business_hours":{"timezone":"Mars/Base","start":"00:00","end":"24:00"}}"#)
         try await inbound("wamid.BH1", "hello?")
         XCTAssertEqual(sentTexts(), ["We are closed; we open at \(start) UTC."], "a malformed condition never matches")
+    }
+
+    /// Step patterns are compiled once and kept: the same answers on every call, in any case, after the cache
+    /// has been emptied for being full, and for a pattern that does not compile (never a match).
+    func testStepPatternsMatchTheSameWhenCached() throws {
+        func config(_ pattern: String) throws -> JSONValue {
+            .object([("pattern", .string(pattern))])
+        }
+        let order = try config(#"order\s+#?\d{4,}"#)
+        for _ in 0..<3 {
+            XCTAssertTrue(WorkflowRunner.matches(order, "Where is ORDER #12345?"))
+            XCTAssertFalse(WorkflowRunner.matches(order, "order 12"))
+            XCTAssertFalse(WorkflowRunner.matches(order, nil))
+        }
+        let broken = try config("(unclosed")
+        XCTAssertFalse(WorkflowRunner.matches(broken, "(unclosed"))
+        XCTAssertFalse(WorkflowRunner.matches(broken, "(unclosed"), "a pattern that failed to compile stays a non-match")
+        // More distinct patterns than the cache keeps: each still answers for itself.
+        for i in 0..<(WorkflowRunner.maxCachedPatterns + 10) {
+            let numbered = try config("^code-\(i)$")
+            XCTAssertTrue(WorkflowRunner.matches(numbered, "CODE-\(i)"), "pattern \(i)")
+            XCTAssertFalse(WorkflowRunner.matches(numbered, "code-\(i + 1)"), "pattern \(i)")
+        }
+        XCTAssertTrue(WorkflowRunner.matches(order, "order 2026"), "an evicted pattern is compiled again")
     }
 
     func testBusinessHoursCalendar() throws {
