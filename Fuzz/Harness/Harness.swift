@@ -1,6 +1,7 @@
 // Fuzz harness (make fuzz): the first input byte picks a target, the rest is its input.
 //   0: the HTTP/1.1 request parser (bytes in, events out, bodies de-chunked)
-//   1: cookies, form bodies, percent-decoding and multipart (the parsers the dashboard feeds with client bytes)
+//   1: cookies, form bodies, percent-decoding and multipart (the parsers the dashboard feeds with client bytes),
+//      and a workflow step's pattern (TextPattern: compiled, then run over the input within its linear bound)
 //   2: the webhook payload: JSON parser, Meta's envelope and every inbound message shape
 // Built with `-DFUZZING --sanitize=fuzzer --sanitize=address` it is a libFuzzer binary; a normal build is a
 // replayer: `FuzzHarness FILE...` runs saved inputs (the corpus, crashes turned into regression inputs).
@@ -50,6 +51,17 @@ enum Harness {
             _ = Multipart.parse(bytes, boundary: boundary)
         }
         _ = Multipart.parse(bytes, boundary: "b0undary")
+        pattern(text)
+    }
+
+    /// A step's pattern as a client saves it (at most 1,000 bytes), run over the input itself and a fixed text.
+    static func pattern(_ text: String) {
+        guard text.utf8.count <= 1000, let compiled = try? TextPattern(text, ignoringCase: text.utf8.count % 2 == 0)
+        else { return }
+        for subject in [text, "Hello, order #12345 — مرحبا ١٢٣٤\n"] {
+            let steps = compiled.matchWithSteps(subject).steps
+            precondition(steps <= 2 * compiled.size * (subject.unicodeScalars.count + 1), "a run beyond its linear bound")
+        }
     }
 
     static func webhook(_ bytes: [UInt8]) {

@@ -113,7 +113,7 @@ public struct WorkflowRunner: Sendable {
     }
 
     /// No `keywords` and no `pattern`: always. Otherwise a keyword contained in the text (any case), or the
-    /// regular expression matching it.
+    /// regular expression matching it (any case; `TextPattern`: linear time, whatever the customer sends).
     static func matches(_ config: JSONValue, _ text: String?) -> Bool {
         let keywords = config["keywords"]?.arrayValue?.compactMap(\.stringValue) ?? []
         let pattern = config["pattern"]?.stringValue
@@ -121,26 +121,25 @@ public struct WorkflowRunner: Sendable {
         guard let text, !text.isEmpty else { return false }
         let lowered = text.lowercased()
         if keywords.contains(where: { !$0.isEmpty && lowered.contains($0.lowercased()) }) { return true }
-        guard let pattern else { return false }
-        return patterns.withLock { compiled in
-            let re: Regex<AnyRegexOutput>?
-            if let hit = compiled[pattern] {
-                re = hit
-            } else {
-                // Bounded: patterns come from the configured steps, but a step edited many times leaves old ones.
-                if compiled.count >= maxCachedPatterns { compiled.removeAll(keepingCapacity: true) }
-                re = try? Regex(pattern).ignoresCase()
-                compiled[pattern] = re
-            }
-            guard let re else { return false }
-            return (try? re.firstMatch(in: text)) != nil
-        }
+        guard let pattern, let compiled = compiledPattern(pattern) else { return false }
+        return compiled.matches(text)
     }
 
-    /// Compiled step patterns, by their text (nil: it does not compile). Compiling one took 70 µs against 2 µs
-    /// for a match (a `swiftc -O` loop over a typical pattern), once per message before. `Regex` is not
-    /// `Sendable`, so the compiled ones stay in the mutex and are matched there; a match is short.
-    private static let patterns = Mutex<[String: Regex<AnyRegexOutput>?]>([:])
+    /// The step's pattern compiled, from a bounded cache. Nil when it does not compile: a step's pattern is
+    /// checked when it is saved, so only a step saved by a version that took a wider syntax (`wasla doctor` lists
+    /// those). Compiling costs more than matching a message: once per pattern instead of once per message.
+    static func compiledPattern(_ source: String) -> TextPattern? {
+        if let hit = patterns.withLock({ $0[source] }) { return hit }
+        let compiled = try? TextPattern(source, ignoringCase: true)
+        patterns.withLock {
+            // Bounded: patterns come from the configured steps, but a step edited many times leaves old ones.
+            if $0.count >= maxCachedPatterns { $0.removeAll(keepingCapacity: true) }
+            $0[source] = .some(compiled)
+        }
+        return compiled
+    }
+
+    private static let patterns = Mutex<[String: TextPattern?]>([:])
     static let maxCachedPatterns = 256
 
     func enqueueReply(_ text: String, step: Step, context: Context) async throws {

@@ -18,9 +18,10 @@ public enum WorkflowSteps {
             }
         }
         if let pattern = config["pattern"] {
-            guard let p = pattern.stringValue, p.utf8.count <= 1000, (try? Regex(p)) != nil else {
-                return "config.pattern must be a valid regular expression"
+            guard let p = pattern.stringValue, p.utf8.count <= 1000 else {
+                return "config.pattern must be a regular expression of at most 1000 bytes"
             }
+            if let why = patternProblem(p) { return "config.pattern must be a valid regular expression: \(why)" }
         }
         switch type {
         case "auto_reply":
@@ -40,5 +41,15 @@ public enum WorkflowSteps {
             break
         }
         return nil
+    }
+
+    /// Why a step's pattern does not compile (`TextPattern`'s syntax), or nil.
+    public static func patternProblem(_ pattern: String) -> String? {
+        do {
+            _ = try TextPattern(pattern, ignoringCase: true)
+            return nil
+        } catch {
+            return error.description
+        }
     }
 }

@@ -32,11 +32,29 @@ enum Doctor {
                 }
                 lines.append("  webhook events: \(events.isEmpty ? "none" : events.joined(separator: ", "))")
                 lines.append("  jobs: \(jobs.isEmpty ? "none" : jobs.joined(separator: ", "))")
+                lines.append("  workflow step patterns: " + (try patternReport(conn)))
             }
         } catch {
             lines.append("  cannot be read: \(error.message)")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// Steps whose `pattern` this version does not compile (saved by one that took a wider syntax): they never
+    /// match until edited.
+    static func patternReport(_ conn: SQLiteConnection) throws(StoreError) -> String {
+        let patterns = try conn.query("""
+            SELECT s.id, w.name, json_extract(s.config, '$.pattern') FROM workflow_steps s
+            JOIN workflows w ON w.id = s.workflow_id
+            WHERE json_type(s.config, '$.pattern') = 'text' ORDER BY w.name, s.position
+            """) { (step: $0.string(0) ?? "?", workflow: $0.string(1) ?? "?", pattern: $0.string(2) ?? "") }
+        let broken = patterns.compactMap { p in
+            WorkflowSteps.patternProblem(p.pattern).map {
+                "\n    step \(p.step) of workflow \"\(p.workflow)\" never matches until edited: \($0)"
+            }
+        }
+        return broken.isEmpty ? "\(patterns.count), all compile" : "\(broken.count) of \(patterns.count) do not compile"
+            + broken.joined()
     }
 
     static func report(_ c: Config) -> String {
