@@ -1,7 +1,6 @@
 import FoundationEssentials
 import Store
 import Support
-import Synchronization
 
 /// Runs the active steps of a message's workflow, in order (the `workflow.inbound` job). Replies become
 /// `message.send` jobs keyed by (inbound wamid, step), so a re-run never sends twice. A failing step does not
@@ -139,7 +138,7 @@ public struct WorkflowRunner: Sendable {
         return compiled
     }
 
-    private static let patterns = Mutex<[String: TextPattern?]>([:])
+    private static let patterns = Locked<[String: TextPattern?]>([:])
     static let maxCachedPatterns = 256
 
     func enqueueReply(_ text: String, step: Step, context: Context) async throws {
