@@ -19,7 +19,7 @@ public enum WorkflowSteps {
         }
         if let pattern = config["pattern"] {
             guard let p = pattern.stringValue, p.utf8.count <= 1000 else {
-                return "config.pattern must be a regular expression of at most 1000 bytes"
+                return "config.pattern must be a string of at most 1000 bytes"
             }
             if let why = patternProblem(p) { return "config.pattern must be a valid regular expression: \(why)" }
         }
