@@ -1,6 +1,7 @@
 // The compiled form of a `TextPattern` and the machine that runs it: a Thompson NFA as a list of instructions,
-// simulated on all of its states at once (a Pike VM, without captures: only "is there a match" is asked). Each
-// text position visits each instruction at most once, so a run takes at most (scalars + 1) × instructions steps.
+// simulated on all of its states at once (a Pike VM, without captures: only "is there a match" is asked). At each
+// text position an instruction enters the state list at most once and is stepped at most once, so a run takes at
+// most 2 × instructions × (scalars + 1) steps.
 
 struct Program: Sendable {
     enum Instruction: Sendable {
@@ -144,7 +145,6 @@ struct Program: Sendable {
             atStart = false
         }
     }
-
 
     // MARK: Characters
 
