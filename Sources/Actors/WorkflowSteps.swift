@@ -43,10 +43,15 @@ public enum WorkflowSteps {
         return nil
     }
 
-    /// Why a step's pattern does not compile (`TextPattern`'s syntax), or nil.
+    /// A step's pattern compiled as steps match it: anywhere in the text, in any case (`TextPattern`'s syntax).
+    public static func compilePattern(_ pattern: String) throws(TextPattern.SyntaxError) -> TextPattern {
+        try TextPattern(pattern, ignoringCase: true)
+    }
+
+    /// Why a step's pattern does not compile, or nil.
     public static func patternProblem(_ pattern: String) -> String? {
         do {
-            _ = try TextPattern(pattern, ignoringCase: true)
+            _ = try compilePattern(pattern)
             return nil
         } catch {
             return error.description
