@@ -22,16 +22,19 @@ public enum PercentEncoding {
 
     /// `s` with every byte that `keep` refuses written as `%XX`.
     public static func encode(_ s: String, keeping keep: (UInt8) -> Bool = isUnreserved) -> String {
-        let digits = Array("0123456789ABCDEF".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(s.utf8.count)
         for b in s.utf8 {
             if keep(b) {
                 out.append(b)
             } else {
-                out += [0x25, digits[Int(b >> 4)], digits[Int(b & 0x0F)]]
+                out.append(0x25)
+                out.append(upperDigits[Int(b >> 4)])
+                out.append(upperDigits[Int(b & 0x0F)])
             }
         }
         return String(decoding: out, as: UTF8.self)
     }
+
+    private static let upperDigits: [UInt8] = Array("0123456789ABCDEF".utf8)
 }
